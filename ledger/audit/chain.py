@@ -1,0 +1,37 @@
+"""The tamper-evident hash chain over the notification log.
+
+Link ``n`` = SHA-256 of: link ``n-1`` (32 zero bytes before the first), then the stored event at
+position ``n``: its position (8 bytes, big-endian), aggregate id (16 bytes), version (8 bytes),
+topic (4-byte length + UTF-8), and the SHA-256 of its state. Changing any stored byte of any event,
+or removing or reordering events, changes every later link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from uuid import UUID
+
+GENESIS = bytes(32)
+
+
+def event_digest(position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+    """The part of a link that depends on the stored event alone."""
+    topic_bytes = topic.encode("utf-8")
+    return (
+        struct.pack(">Q", position)
+        + originator_id.bytes
+        + struct.pack(">Q", version)
+        + struct.pack(">I", len(topic_bytes))
+        + topic_bytes
+        + hashlib.sha256(state).digest()
+    )
+
+
+def next_link(
+    previous: bytes, position: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> bytes:
+    """The chain link at ``position`` given the previous link and the stored event."""
+    return hashlib.sha256(
+        previous + event_digest(position, originator_id, version, topic, state)
+    ).digest()

@@ -1,0 +1,53 @@
+"""Errors as values: every problem found in input carries its file and line until the CLI renders it.
+
+Exceptions are kept for what stops a command (configuration, database); problems in the data are
+collected as ``Problem`` values and reported together (beancount style).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class LedgerError(Exception):
+    """Base of the ledger's exceptions."""
+
+
+class ConfigurationError(LedgerError):
+    """A missing or invalid setting (e.g. no pseudonymisation key)."""
+
+
+class InputFileError(LedgerError):
+    """A whole input file cannot be read (encoding, missing header, missing columns)."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.render())
+        self.problem = problem
+
+
+class UnknownEncounterError(LedgerError):
+    """An encounter reference the ledger does not know."""
+
+
+class Problem(NamedTuple):
+    """One problem in an input file: where, what, and the row's text (patient id pseudonymised)."""
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+    raw: str | None = None
+
+    def render(self) -> str:
+        where = f"{self.file}:{self.line}"
+        column = f" [{self.column}]" if self.column else ""
+        return f"{where}:{column} {self.reason}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "reason": self.reason,
+            "raw": self.raw,
+        }

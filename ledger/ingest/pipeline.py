@@ -1,0 +1,404 @@
+"""Ingesting one export file into the ledger: all-or-nothing, idempotent, nothing lost.
+
+A file is one import batch, written in one transaction under the event table's insert lock: a
+crash at any moment leaves either the whole batch or nothing, and running the same command again
+completes it. Rows are streamed (memory does not grow with the file) and looked up in chunks:
+
+- a new encounter becomes ``Encounter.Recorded``;
+- a known one with the same facts is unchanged (re-ingesting a file writes nothing);
+- a known one with other facts becomes ``Encounter.Corrected`` (``status=void``: ``Voided``);
+- a decision row becomes ``Encounter.Decided`` unless the same decision is already recorded;
+- a bad row is quarantined (file, line, column, reason, its text with the patient pseudonymised)
+  in the batch's ``ImportBatch.Completed`` event.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+from psycopg import sql
+from pydantic import ValidationError
+
+from ledger import domain
+from ledger.application import EVENTS_TABLE
+from ledger.errors import InputFileError, Problem
+from ledger.ingest import reader
+from ledger.ingest.profiles import Profile
+from ledger.ingest.rows import (
+    DECISION_COLUMNS,
+    DECISION_REQUIRED,
+    ENCOUNTER_COLUMNS,
+    ENCOUNTER_REQUIRED,
+    DecisionRow,
+    EncounterRow,
+    describe,
+)
+from ledger.persistence import event_state
+from ledger.pseudonym import Pseudonymiser
+from ledger.store import EventWriter, NewEvent
+from projections.facts import PARIS
+
+LOOKUP_CHUNK = 5000
+
+T_RECORDED = get_topic(domain.Encounter.Recorded)
+T_CORRECTED = get_topic(domain.Encounter.Corrected)
+T_VOIDED = get_topic(domain.Encounter.Voided)
+T_DECIDED = get_topic(domain.Encounter.Decided)
+T_STARTED = get_topic(domain.ImportBatch.Started)
+T_COMPLETED = get_topic(domain.ImportBatch.Completed)
+FACT_TOPICS = (T_RECORDED, T_CORRECTED)
+
+
+@dataclass
+class IngestReport:
+    """What one file gave: counts of events by kind, and the quarantined rows."""
+
+    file: str
+    kind: str
+    sha256: str
+    batch_id: UUID
+    encoding: str
+    rows: int = 0
+    recorded: int = 0
+    corrected: int = 0
+    voided: int = 0
+    decided: int = 0
+    unchanged: int = 0
+    new_events: int = 0
+    already_ingested: bool = False
+    quarantined: list[Problem] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file, "kind": self.kind, "sha256": self.sha256,
+            "batch_id": str(self.batch_id), "encoding": self.encoding, "rows": self.rows,
+            "new_events": self.new_events, "recorded": self.recorded,
+            "corrected": self.corrected, "voided": self.voided, "decided": self.decided,
+            "unchanged": self.unchanged, "already_ingested": self.already_ingested,
+            "quarantined": [p.as_json() for p in self.quarantined],
+        }
+
+
+@dataclass
+class _Known:
+    """The latest state of an aggregate as stored, for idempotency and corrections."""
+
+    version: int = 0
+    facts: dict[str, Any] | None = None
+    facts_sha256: str | None = None
+    voided: bool = False
+    decision_hashes: set[str] = field(default_factory=set)
+
+
+def detect_kind(header: list[str]) -> str:
+    if "decided_at" in header:
+        return "decisions"
+    if "performed_at" in header:
+        return "encounters"
+    return "unknown"
+
+
+def ingest_file(
+    conn: Any,
+    path: Path,
+    pseudonymise: Pseudonymiser,
+    *,
+    profile: Profile | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Ingest one encounters or decisions export.
+
+    Args:
+        conn: an open psycopg connection to the ledger database (not in a transaction).
+        path: the CSV file.
+        pseudonymise: turns patient identifiers into pseudonyms.
+        profile: column mapping, separator and encoding of the export (canonical by default).
+        on_progress: called with the number of rows read so far, every chunk.
+        now: the recorded time of the batch (defaults to the current time).
+
+    Returns:
+        An ``IngestReport``. Raises ``InputFileError`` when the whole file cannot be read.
+    """
+    profile = profile or Profile.canonical()
+    scan = reader.scan(path, profile.encoding)
+    csv_rows = reader.read_rows(scan, profile.separator)
+    header = [profile.rename(h) for h in csv_rows.header]
+    kind = detect_kind(header)
+    name = path.name
+    if kind == "unknown":
+        raise InputFileError(Problem(str(path), 1, None,
+                                     "not an encounters or decisions export: no performed_at or "
+                                     "decided_at column in the header"))
+    required = ENCOUNTER_REQUIRED if kind == "encounters" else DECISION_REQUIRED
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputFileError(Problem(str(path), 1, None, f"missing required columns: {missing}"))
+    known_cols = ENCOUNTER_COLUMNS if kind == "encounters" else DECISION_COLUMNS
+    batch = domain.batch_id(scan.sha256, kind)
+    report = IngestReport(str(path), kind, scan.sha256, batch, scan.encoding)
+    recorded_at = now or datetime.now(tz=PARIS)
+    job = _Job(conn, report, header, known_cols, pseudonymise, csv_rows.separator, recorded_at,
+               scan.sha256, name, batch)
+
+    with conn.transaction():
+        writer = EventWriter(conn)
+        writer.lock()
+        batch_state = job.lookup([batch]).get(batch, _Known())
+        if batch_state.facts is not None and batch_state.facts.get("complete_no_pending"):
+            report.already_ingested = True
+            return report
+        events = _chain_iter(
+            job.batch_start(batch_state, profile.name, kind),
+            job.rows(csv_rows.rows, kind, on_progress),
+        )
+        writer.append(events)
+        completion = job.batch_completion(batch_state)
+        if completion is not None:
+            writer.append([completion])
+        writer.finish()
+        report.new_events = writer.written
+        if batch_state.version and report.new_events == 0:
+            report.already_ingested = True
+    return report
+
+
+def _chain_iter(*iterables: Any) -> Iterator[NewEvent]:
+    for it in iterables:
+        yield from it
+
+
+class _Job:
+    """The state of one file's ingestion (kept out of the public function for readability)."""
+
+    def __init__(self, conn: Any, report: IngestReport, header: list[str],
+                 known_cols: tuple[str, ...], pseudonymise: Pseudonymiser, separator: str,
+                 recorded_at: datetime, sha256: str, name: str, batch: UUID):
+        self.conn = conn
+        self.report = report
+        self.header = header
+        self.known_cols = set(known_cols)
+        self.pseudonymise = pseudonymise
+        self.separator = separator
+        self.recorded_at = recorded_at
+        self.provenance_base = {"file_name": name, "file_sha256": sha256, "batch_id": batch}
+        self.batch = batch
+        self.pending_unknown = 0
+
+    # -- lookups -------------------------------------------------------------------------
+    def lookup(self, ids: list[UUID]) -> dict[UUID, _Known]:
+        """The latest stored state of each aggregate id (reads our own uncommitted writes)."""
+        found: dict[UUID, _Known] = {}
+        if not ids:
+            return found
+        cur = self.conn.execute(
+            sql.SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {} "
+                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            ).format(sql.Identifier(EVENTS_TABLE)),
+            (ids,),
+        )
+        for oid, version, topic, state in cur:
+            k = found.setdefault(oid, _Known())
+            k.version = version
+            if topic in FACT_TOPICS:
+                data = json.loads(bytes(state))
+                k.facts, k.facts_sha256, k.voided = data["facts"], data["facts_sha256"], False
+            elif topic == T_VOIDED:
+                k.voided = True
+            elif topic == T_DECIDED:
+                k.decision_hashes.add(json.loads(bytes(state))["decision_sha256"])
+            elif topic == T_STARTED:
+                k.facts = {}
+            elif topic == T_COMPLETED:
+                data = json.loads(bytes(state))
+                pending = any(q["reason"].startswith("unknown encounter")
+                              for q in data["quarantined"])
+                k.facts = {"complete_no_pending": not pending}
+        return found
+
+    # -- events --------------------------------------------------------------------------
+    def _event(self, cls: Any, oid: UUID, version: int, **fields: Any) -> NewEvent:
+        event = cls.model_construct(
+            originator_id=oid, originator_version=version, timestamp=self.recorded_at,
+            actor=domain.current_actor.get(), **fields,
+        )
+        return NewEvent(oid, version, get_topic(cls), event_state(event))
+
+    def batch_start(self, state: _Known, profile: str, kind: str) -> Iterator[NewEvent]:
+        if state.version == 0:
+            yield self._event(
+                domain.ImportBatch.Started, self.batch, 1,
+                originator_topic=get_topic(domain.ImportBatch), effective_at=self.recorded_at,
+                file_name=self.provenance_base["file_name"],
+                file_sha256=self.provenance_base["file_sha256"], kind=kind, profile=profile,
+            )
+            state.version = 1
+
+    def batch_completion(self, state: _Known) -> NewEvent | None:
+        r = self.report
+        changed = r.recorded + r.corrected + r.voided + r.decided
+        if state.version > 1 and changed == 0:
+            return None
+        quarantined = tuple(
+            domain.QuarantinedRow(line=p.line, column=p.column, reason=p.reason, raw=p.raw)
+            for p in r.quarantined
+        )
+        return self._event(
+            domain.ImportBatch.Completed, self.batch, state.version + 1,
+            effective_at=self.recorded_at, rows=r.rows, new_events=changed,
+            unchanged=r.unchanged, quarantined=quarantined,
+        )
+
+    # -- rows ----------------------------------------------------------------------------
+    def rows(self, rows: Iterator[tuple[int, list[str]]], kind: str,
+             on_progress: Callable[[int], None] | None) -> Iterator[NewEvent]:
+        chunk: list[tuple[int, Any, dict[str, str]]] = []
+        for line, fields in rows:
+            self.report.rows += 1
+            parsed = self._parse(line, fields, kind)
+            if parsed is not None:
+                chunk.append((line, *parsed))
+            if len(chunk) >= LOOKUP_CHUNK:
+                yield from self._chunk_events(chunk, kind)
+                chunk = []
+                if on_progress:
+                    on_progress(self.report.rows)
+        if chunk:
+            yield from self._chunk_events(chunk, kind)
+        if on_progress:
+            on_progress(self.report.rows)
+
+    def _raw(self, fields: list[str]) -> str:
+        """The row's text with the patient identifier replaced by its pseudonym."""
+        safe = list(fields)
+        if "patient_ref" in self.header:
+            i = self.header.index("patient_ref")
+            if i < len(safe) and safe[i].strip():
+                safe[i] = self.pseudonymise(safe[i])
+        out = io.StringIO()
+        csv.writer(out, delimiter=self.separator, lineterminator="").writerow(safe)
+        return out.getvalue()
+
+    def _quarantine(self, line: int, column: str | None, reason: str, fields: list[str]) -> None:
+        self.report.quarantined.append(
+            Problem(self.report.file, line, column, reason, self._raw(fields))
+        )
+
+    def _parse(self, line: int, fields: list[str], kind: str) -> tuple[Any, dict[str, str]] | None:
+        if fields and fields[0].startswith(reader.BAD_LINE_MARK):
+            fields = [fields[0][len(reader.BAD_LINE_MARK):], *fields[1:]]
+            self._quarantine(line, None, "line is not valid UTF-8 (Windows-1252 bytes in a "
+                             "UTF-8 file?)", fields)
+            return None
+        if len(fields) != len(self.header):
+            self._quarantine(line, None, f"row has {len(fields)} fields, the header has "
+                             f"{len(self.header)}", fields)
+            return None
+        record = dict(zip(self.header, fields, strict=True))
+        extra = {k: v for k, v in record.items() if k not in self.known_cols}
+        try:
+            model = (EncounterRow if kind == "encounters" else DecisionRow).model_validate(record)
+        except ValidationError as exc:
+            for column, reason in describe(exc):
+                self._quarantine(line, column, reason, fields)
+            return None
+        return model, extra
+
+    def _chunk_events(self, chunk: list[tuple[int, Any, dict[str, str]]],
+                      kind: str) -> Iterator[NewEvent]:
+        ids = list({domain.encounter_id(m.association, m.encounter_ref) for _, m, _ in chunk})
+        known = self.lookup(ids)
+        for line, model, extra in chunk:
+            oid = domain.encounter_id(model.association, model.encounter_ref)
+            state = known.setdefault(oid, _Known())
+            provenance = domain.Provenance(line=line, extra=extra, **self.provenance_base)
+            if kind == "encounters":
+                yield from self._encounter_events(oid, state, model, provenance)
+            else:
+                yield from self._decision_events(oid, state, model, provenance, line)
+
+    def _encounter_events(self, oid: UUID, state: _Known, row: EncounterRow,
+                          provenance: domain.Provenance) -> Iterator[NewEvent]:
+        facts = domain.EncounterFacts(
+            association=row.association, encounter_ref=row.encounter_ref,
+            regulation_origin=row.regulation_origin, regulated_at=row.regulated_at,
+            performed_at=row.performed_at, act=row.act,
+            patient_pseudonym=self.pseudonymise(row.patient_ref),
+            patient_birth_year=row.patient_birth_year, doctor_rpps=row.doctor_rpps,
+            treating_doctor=row.treating_doctor, pdsa=row.pdsa, billed_codes=row.billed_codes,
+            billed_amount=row.billed_amount, invoice_ref=row.invoice_ref,
+        )
+        facts_json = facts.model_dump_json()
+        sha = hashlib.sha256(facts_json.encode()).hexdigest()
+        if row.status == "void":
+            if state.version == 0 or state.voided:
+                self.report.unchanged += state.voided
+                if state.version == 0:
+                    self._quarantine_row(provenance, "void of an unknown encounter")
+                return
+            state.version += 1
+            state.voided = True
+            self.report.voided += 1
+            yield self._event(domain.Encounter.Voided, oid, state.version,
+                              effective_at=row.performed_at, reason="voided at source",
+                              provenance=provenance)
+            return
+        if state.version == 0:
+            state.version, state.facts_sha256 = 1, sha
+            state.facts = json.loads(facts_json)
+            self.report.recorded += 1
+            yield self._event(domain.Encounter.Recorded, oid, 1,
+                              originator_topic=get_topic(domain.Encounter),
+                              effective_at=row.performed_at, facts=facts, facts_sha256=sha,
+                              provenance=provenance)
+            return
+        if state.facts_sha256 == sha and not state.voided:
+            self.report.unchanged += 1
+            return
+        new_facts = json.loads(facts_json)
+        changed = tuple(sorted(k for k in new_facts if (state.facts or {}).get(k) != new_facts[k]))
+        state.version += 1
+        state.facts, state.facts_sha256, state.voided = new_facts, sha, False
+        self.report.corrected += 1
+        yield self._event(domain.Encounter.Corrected, oid, state.version,
+                          effective_at=row.performed_at, facts=facts, facts_sha256=sha,
+                          changed=changed or ("status",), provenance=provenance)
+
+    def _quarantine_row(self, provenance: domain.Provenance, reason: str) -> None:
+        self.report.quarantined.append(
+            Problem(self.report.file, provenance.line, "encounter_ref", reason, None)
+        )
+
+    def _decision_events(self, oid: UUID, state: _Known, row: DecisionRow,
+                         provenance: domain.Provenance, line: int) -> Iterator[NewEvent]:
+        if state.version == 0:
+            self.report.quarantined.append(Problem(
+                self.report.file, line, "encounter_ref",
+                f"unknown encounter {row.association}/{row.encounter_ref} (re-ingest this file "
+                "once the encounter is in the ledger)", None))
+            return
+        decision = domain.Decision(
+            decided_at=row.decided_at, paid_amount=row.paid_amount, paid_codes=row.paid_codes,
+            rejected_codes=row.rejected_codes, reason=row.reason,
+        )
+        sha = hashlib.sha256(decision.model_dump_json().encode()).hexdigest()
+        if sha in state.decision_hashes:
+            self.report.unchanged += 1
+            return
+        state.decision_hashes.add(sha)
+        state.version += 1
+        self.report.decided += 1
+        effective = datetime.combine(row.decided_at, time(0), tzinfo=PARIS)
+        yield self._event(domain.Encounter.Decided, oid, state.version, effective_at=effective,
+                          decision=decision, decision_sha256=sha, provenance=provenance)

@@ -1,0 +1,140 @@
+"""Reading an export file: encoding, separator, header, and rows with their line numbers.
+
+A first pass hashes the file and decides its encoding line by line: UTF-8 (with or without BOM) or
+Windows-1252. A UTF-8 file with a few lines that are not UTF-8 keeps its good lines; the bad ones
+are reported by line (as ``bad_lines``) so the rows they belong to can be quarantined, not lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger.errors import InputFileError, Problem
+
+ENCODINGS = ("utf-8", "cp1252")
+BAD_LINE_MARK = "\x00claims-bad-encoding\x00"
+
+
+@dataclass
+class FileScan:
+    """What the first pass learned about a file."""
+
+    path: Path
+    sha256: str
+    encoding: str
+    bom: bool
+    bad_lines: set[int] = field(default_factory=set)
+    lines: int = 0
+
+
+def scan(path: Path, forced_encoding: str | None = None) -> FileScan:
+    """Hash the file and decide its encoding.
+
+    Args:
+        path: the export file.
+        forced_encoding: the profile's encoding, if it fixes one.
+
+    Returns:
+        A ``FileScan``; raises ``InputFileError`` for a file that is neither UTF-8 nor
+        Windows-1252 (for example UTF-16 or binary).
+    """
+    digest = hashlib.sha256()
+    utf8_ok_nonascii = 0
+    utf8_bad: set[int] = set()
+    cp1252_bad = False
+    bom = False
+    lines = 0
+    name = str(path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputFileError(Problem(name, 0, None, f"cannot read file: {exc.strerror}")) from None
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            lines = lineno
+            digest.update(raw)
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                bom = True
+            if b"\x00" in raw or (lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")):
+                raise InputFileError(
+                    Problem(name, lineno, None,
+                            "file is neither UTF-8 nor Windows-1252 (NUL bytes: UTF-16 or binary?)")
+                )
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+                utf8_ok_nonascii += 1
+            except UnicodeDecodeError:
+                utf8_bad.add(lineno)
+                try:
+                    raw.decode("cp1252")
+                except UnicodeDecodeError:
+                    cp1252_bad = True
+    if lines == 0:
+        raise InputFileError(Problem(name, 1, None, "file is empty: a header row is required"))
+    sha = digest.hexdigest()
+    if forced_encoding:
+        encoding = forced_encoding.lower().replace("windows-1252", "cp1252")
+        if encoding not in ENCODINGS:
+            raise InputFileError(Problem(name, 0, None, f"unsupported encoding {forced_encoding!r}"))
+        bad = utf8_bad if encoding == "utf-8" else set()
+        return FileScan(path, sha, encoding, bom, bad, lines)
+    if utf8_bad and utf8_ok_nonascii == 0:
+        if cp1252_bad:
+            raise InputFileError(
+                Problem(name, min(utf8_bad), None, "file is neither UTF-8 nor Windows-1252")
+            )
+        return FileScan(path, sha, "cp1252", bom, set(), lines)
+    return FileScan(path, sha, "utf-8", bom, utf8_bad, lines)
+
+
+def _decoded_lines(scan_: FileScan) -> Iterator[str]:
+    with scan_.path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if lineno == 1 and scan_.bom:
+                raw = raw[3:]
+            if lineno in scan_.bad_lines:
+                yield BAD_LINE_MARK + raw.decode("cp1252", errors="replace")
+            else:
+                yield raw.decode(scan_.encoding)
+
+
+def normalise(name: str) -> str:
+    return name.strip().lstrip("\ufeff").strip().lower()
+
+
+@dataclass
+class CsvRows:
+    """The header and an iterator of ``(line, fields)``; ``line`` is the record's first line."""
+
+    header: list[str]
+    separator: str
+    rows: Iterator[tuple[int, list[str]]]
+
+
+def read_rows(scan_: FileScan, separator: str | None = None) -> CsvRows:
+    """Open the file for parsing: detect the separator from the header, normalise column names."""
+    lines = _decoded_lines(scan_)
+    first = next(lines, "")
+    if separator is None:
+        separator = ";" if first.count(";") >= first.count(",") else ","
+    header = [normalise(h) for h in next(csv.reader([first], delimiter=separator))]
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise InputFileError(Problem(str(scan_.path), 1, None, f"duplicate columns: {dupes}"))
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        reader = csv.reader(lines, delimiter=separator, strict=False)
+        start = 2
+        for fields in reader:
+            end = reader.line_num + 1  # +1: the header line was consumed before the reader
+            if fields and any(f.strip() for f in fields):
+                yield start, fields
+            start = end + 1
+
+    return CsvRows(header, separator, rows())

@@ -1,0 +1,107 @@
+"""Parsing the values of export cells: French dates and decimals, codes, flags, RPPS numbers.
+
+Every parser raises ``ValueError`` with a message meant for the person who fixes the file; the
+row models turn those into problems with file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from projections.facts import PARIS
+
+_DT = re.compile(
+    r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})|(?P<d2>\d{2})/(?P<m2>\d{2})/(?P<y2>\d{4}))"
+    r"[T ](?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+_DATE = re.compile(
+    r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})|(?P<d2>\d{2})/(?P<m2>\d{2})/(?P<y2>\d{4}))\s*$"
+)
+_MONEY = re.compile(r"^-?\d{1,9}(?:[.,]\d{1,2})?$")
+_CODE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
+_RPPS = re.compile(r"^\d{11}$")
+CENT = Decimal("0.01")
+
+
+def parse_datetime(text: str) -> datetime:
+    """A timezone-aware datetime; a naive time is Paris time, DST-ambiguous ones are refused."""
+    m = _DT.match(text)
+    if not m:
+        raise ValueError(
+            f"not a date-time: {text.strip()!r} (expected YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM)"
+        )
+    y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
+    try:
+        naive = datetime(int(y), int(mo), int(d), int(m["H"]), int(m["M"]), int(m["S"] or 0))
+    except ValueError as exc:
+        raise ValueError(f"not a valid date-time: {text.strip()!r} ({exc})") from None
+    tz = m["tz"]
+    if tz:
+        if tz == "Z":
+            offset = timedelta(0)
+        else:
+            sign = -1 if tz[0] == "-" else 1
+            digits = tz[1:].replace(":", "")
+            offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        from datetime import timezone
+
+        return naive.replace(tzinfo=timezone(offset)).astimezone(PARIS)
+    early = naive.replace(tzinfo=PARIS, fold=0)
+    late = naive.replace(tzinfo=PARIS, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        if early.astimezone(PARIS).replace(tzinfo=None) != naive:
+            raise ValueError(f"{text.strip()!r} does not exist in Paris time (DST gap)")
+        raise ValueError(f"{text.strip()!r} is ambiguous in Paris time (DST change): add an offset")
+    return early
+
+
+def parse_date(text: str) -> date:
+    m = _DATE.match(text)
+    if not m:
+        raise ValueError(f"not a date: {text.strip()!r} (expected YYYY-MM-DD or DD/MM/YYYY)")
+    y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
+    try:
+        return date(int(y), int(mo), int(d))
+    except ValueError as exc:
+        raise ValueError(f"not a valid date: {text.strip()!r} ({exc})") from None
+
+
+def parse_money(text: str) -> Decimal:
+    """A non-negative amount in euros: ``12.50`` or ``12,50``; never a float."""
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    if not _MONEY.match(cleaned):
+        raise ValueError(f"not an amount: {text.strip()!r} (expected e.g. 12,50 or 12.50)")
+    try:
+        value = Decimal(cleaned.replace(",", "."))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {text.strip()!r}") from None
+    if value < 0:
+        raise ValueError(f"negative amount: {text.strip()!r}")
+    return value.quantize(CENT)
+
+
+def parse_codes(text: str) -> tuple[str, ...]:
+    codes = tuple(c.strip().upper() for c in text.split("+") if c.strip())
+    for code in codes:
+        if not _CODE.match(code):
+            raise ValueError(f"not an act code: {code!r}")
+    return codes
+
+
+def parse_flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("", "0", "false", "non", "n", "no"):
+        return False
+    if value in ("1", "true", "oui", "o", "yes", "y"):
+        return True
+    raise ValueError(f"not a 0/1 flag: {text.strip()!r}")
+
+
+def parse_rpps(text: str) -> str:
+    value = text.strip()
+    if not _RPPS.match(value):
+        raise ValueError("an RPPS number has 11 digits")
+    return value

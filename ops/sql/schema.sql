@@ -1,0 +1,83 @@
+-- The ledger's own tables beside the library's event table (claimsledger_events).
+-- Idempotent: applied by `claims init` and before every command that writes.
+
+-- Append-only, enforced by the database: UPDATE, DELETE and TRUNCATE on events are refused.
+CREATE OR REPLACE FUNCTION claims_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'claims-ledger: % on % is refused: the event log is append-only (a correction is a new event)',
+        TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+DROP TRIGGER IF EXISTS claims_events_append_only ON claimsledger_events;
+CREATE TRIGGER claims_events_append_only BEFORE UPDATE OR DELETE ON claimsledger_events
+    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
+DROP TRIGGER IF EXISTS claims_events_no_truncate ON claimsledger_events;
+CREATE TRIGGER claims_events_no_truncate BEFORE TRUNCATE ON claimsledger_events
+    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
+
+-- Tamper-evident hash chain over the notification log: one link per event position.
+CREATE TABLE IF NOT EXISTS claims_chain (
+    notification_id bigint PRIMARY KEY,
+    link bytea NOT NULL
+);
+DROP TRIGGER IF EXISTS claims_chain_append_only ON claims_chain;
+CREATE TRIGGER claims_chain_append_only BEFORE UPDATE OR DELETE ON claims_chain
+    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
+DROP TRIGGER IF EXISTS claims_chain_no_truncate ON claims_chain;
+CREATE TRIGGER claims_chain_no_truncate BEFORE TRUNCATE ON claims_chain
+    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
+
+-- Read side (projections): can be dropped and rebuilt from the events at any time.
+CREATE TABLE IF NOT EXISTS projection_tracking (
+    name text PRIMARY KEY,
+    position bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS encounter_fact_versions (
+    encounter_id uuid NOT NULL,
+    version integer NOT NULL,
+    notification_id bigint NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    association text NOT NULL,
+    encounter_ref text NOT NULL,
+    regulation_origin text NOT NULL,
+    regulated_at timestamptz,
+    performed_at timestamptz NOT NULL,
+    act text NOT NULL,
+    patient_pseudonym text NOT NULL,
+    patient_birth_year integer,
+    doctor_rpps text NOT NULL,
+    treating_doctor boolean NOT NULL,
+    pdsa boolean NOT NULL,
+    billed_codes text NOT NULL,
+    billed_amount numeric(12, 2) NOT NULL,
+    invoice_ref text,
+    voided boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (encounter_id, version)
+);
+CREATE INDEX IF NOT EXISTS encounter_fact_versions_ref
+    ON encounter_fact_versions (association, encounter_ref);
+
+CREATE TABLE IF NOT EXISTS encounter_decisions (
+    encounter_id uuid NOT NULL,
+    version integer NOT NULL,
+    notification_id bigint NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    decided_at date NOT NULL,
+    paid_amount numeric(12, 2) NOT NULL,
+    paid_codes text NOT NULL,
+    rejected_codes text NOT NULL,
+    reason text,
+    PRIMARY KEY (encounter_id, version)
+);
+
+-- The facts as currently known: the latest version of each encounter that is not voided.
+CREATE OR REPLACE VIEW encounter_facts AS
+SELECT * FROM (
+    SELECT DISTINCT ON (encounter_id) *
+    FROM encounter_fact_versions
+    ORDER BY encounter_id, version DESC
+) latest
+WHERE NOT voided;
