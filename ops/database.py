@@ -57,8 +57,12 @@ class Connection:
         return {f"{prefix}{k}": v for k, v in env.items()}
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
-        """A new psycopg connection with a statement timeout, so no wait is unbounded."""
-        options = kwargs.pop("options", "-c statement_timeout=0 -c lock_timeout=60000")
+        """A new autocommit psycopg connection (writes use explicit transactions).
+
+        Waits for locks are bounded (``lock_timeout``), so nothing waits forever.
+        """
+        options = kwargs.pop("options", "-c lock_timeout=600000")
+        kwargs.setdefault("autocommit", True)
         return psycopg.connect(self.url, connect_timeout=10, options=options, **kwargs)
 
 

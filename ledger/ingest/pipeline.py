@@ -114,7 +114,7 @@ def ingest_file(
     pseudonymise: Pseudonymiser,
     *,
     profile: Profile | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> IngestReport:
     """Ingest one encounters or decisions export.
@@ -124,7 +124,7 @@ def ingest_file(
         path: the CSV file.
         pseudonymise: turns patient identifiers into pseudonyms.
         profile: column mapping, separator and encoding of the export (canonical by default).
-        on_progress: called with the number of rows read so far, every chunk.
+        on_progress: called with (rows read, data lines in the file) every chunk.
         now: the recorded time of the batch (defaults to the current time).
 
     Returns:
@@ -160,7 +160,8 @@ def ingest_file(
             return report
         events = _chain_iter(
             job.batch_start(batch_state, profile.name, kind),
-            job.rows(csv_rows.rows, kind, on_progress),
+            job.rows(csv_rows.rows, kind,
+                     (lambda n: on_progress(n, scan.lines - 1)) if on_progress else None),
         )
         writer.append(events)
         completion = job.batch_completion(batch_state)

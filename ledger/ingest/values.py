@@ -7,7 +7,7 @@ row models turn those into problems with file, line and column.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from projections.facts import PARIS
@@ -46,13 +46,11 @@ def parse_datetime(text: str) -> datetime:
             sign = -1 if tz[0] == "-" else 1
             digits = tz[1:].replace(":", "")
             offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        from datetime import timezone
-
         return naive.replace(tzinfo=timezone(offset)).astimezone(PARIS)
     early = naive.replace(tzinfo=PARIS, fold=0)
     late = naive.replace(tzinfo=PARIS, fold=1)
     if early.utcoffset() != late.utcoffset():
-        if early.astimezone(PARIS).replace(tzinfo=None) != naive:
+        if early.astimezone(UTC).astimezone(PARIS).replace(tzinfo=None) != naive:
             raise ValueError(f"{text.strip()!r} does not exist in Paris time (DST gap)")
         raise ValueError(f"{text.strip()!r} is ambiguous in Paris time (DST change): add an offset")
     return early

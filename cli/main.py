@@ -1,0 +1,104 @@
+"""The ``claims`` command: thin commands composed from one module per group.
+
+Only ``cli/`` prints. Exit codes: 0 success, 1 findings or rejected input (with a report),
+2 usage errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import render
+from cli.compare_cmd import compare_cmd, replay_cmd
+from cli.context import open_database, settings_from_env
+from cli.demo_cmd import demo_cmd
+from cli.explain_cmd import explain_cmd
+from cli.ingest_cmd import ingest
+
+app = typer.Typer(
+    name="claims",
+    help="Event-sourced claims ledger: ingest billing exports, replay them under tariff rule "
+    "sets, measure the SNP exclusion of SOS Médecins regulation, produce audit extracts.\n\n"
+    "Database: CLAIMS_DATABASE_URL, or an embedded PostgreSQL under CLAIMS_HOME. "
+    "Patient ids are pseudonymised with CLAIMS_PSEUDONYM_KEY.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals could hold patient data
+    add_completion=False,
+)
+
+
+@app.command("init")
+def init_cmd() -> None:
+    """Create the ledger's database and tables (idempotent); starts the embedded server."""
+    settings = settings_from_env()
+    conn = open_database(settings)
+    where = settings.database_url and "CLAIMS_DATABASE_URL" or f"embedded, {settings.home}"
+    typer.echo(f"ledger ready ({where})")
+    del conn
+
+
+@app.command("project")
+def project_cmd(
+    rebuild: Annotated[bool, typer.Option(help="Drop the projection and rebuild it from zero.")]
+    = False,
+) -> None:
+    """Bring the facts projection up to date with the event log (or rebuild it)."""
+    from projections import facts_table
+
+    conn_info = open_database(settings_from_env())
+    with conn_info.connect() as conn:
+        start, end = facts_table.rebuild(conn) if rebuild else facts_table.catch_up(conn)
+    typer.echo(f"projection {facts_table.NAME}: positions {start} → {end}")
+
+
+@app.command("stop")
+def stop_cmd() -> None:
+    """Stop the embedded PostgreSQL server (it is otherwise left running for the next command)."""
+    from ops.database import stop_embedded
+
+    settings = settings_from_env()
+    stopped = stop_embedded(settings.home)
+    typer.echo("embedded server stopped" if stopped else "embedded server was not running")
+
+
+app.command("ingest")(ingest)
+app.command("compare")(compare_cmd)
+app.command("replay")(replay_cmd)
+app.command("explain")(explain_cmd)
+app.command("demo")(demo_cmd)
+
+_OPTIONAL_GROUPS = (
+    ("cli.rules_cmd", "app", "rules"),
+    ("cli.synth_cmd", "app", None),
+    ("cli.audit_cmd", "app", "audit"),
+)
+
+
+def _register_optional() -> None:
+    import importlib
+
+    for module, attr, name in _OPTIONAL_GROUPS:
+        try:
+            sub = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        if name:
+            app.add_typer(sub, name=name)
+        else:
+            for command in sub.registered_commands:
+                app.registered_commands.append(command)
+
+
+_register_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        render.err("interrupted: nothing was committed for the batch in progress")
+        raise SystemExit(130) from None

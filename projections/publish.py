@@ -1,0 +1,67 @@
+"""Publishing rule sets into the ledger: every result can cite the exact rules it used.
+
+A rule set is published as ``RuleSet.Published`` (full canonical content and its SHA-256) the first
+time it is used, and ``RuleSet.Republished`` when its content has changed since.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from ledger import domain
+from ledger.application import EVENTS_TABLE
+from ledger.persistence import event_state
+from ledger.store import EventWriter, NewEvent
+from projections.facts import PARIS
+
+
+def published_hash(conn: Any, name: str) -> tuple[int, str | None]:
+    """The latest published version and content hash of a rule set (0, None if never)."""
+    row = conn.execute(
+        f"SELECT originator_version, state FROM {EVENTS_TABLE} WHERE originator_id = %s "
+        "ORDER BY originator_version DESC LIMIT 1", (domain.rule_set_id(name),)
+    ).fetchone()
+    if row is None:
+        return 0, None
+    return int(row[0]), json.loads(bytes(row[1]))["content_sha256"]
+
+
+def publish_rule_sets(conn: Any, rule_sets: Sequence[Any]) -> list[str]:
+    """Publish the rule sets not yet published with their current content; returns their names."""
+    done: list[str] = []
+    seen: set[str] = set()
+    for rs in rule_sets:
+        if rs.name in seen:
+            continue
+        seen.add(rs.name)
+        version, sha = published_hash(conn, rs.name)
+        if sha == rs.content_hash:
+            continue
+        now = datetime.now(tz=PARIS)
+        oid = domain.rule_set_id(rs.name)
+        if version == 0:
+            event: Any = domain.RuleSet.Published(
+                originator_id=oid, originator_version=1, timestamp=now,
+                originator_topic=get_topic(domain.RuleSet), effective_at=now, name=rs.name,
+                content_sha256=rs.content_hash, content=rs.to_canonical_json())
+        else:
+            event = domain.RuleSet.Republished(
+                originator_id=oid, originator_version=version + 1, timestamp=now,
+                effective_at=now, content_sha256=rs.content_hash,
+                content=rs.to_canonical_json())
+        with conn.transaction():
+            writer = EventWriter(conn)
+            writer.lock()
+            # Re-check under the lock: another process may have published it meanwhile.
+            if published_hash(conn, rs.name)[1] == rs.content_hash:
+                continue
+            writer.append([NewEvent(oid, event.originator_version, get_topic(type(event)),
+                                    event_state(event))])
+            writer.finish()
+        done.append(rs.name)
+    return done

@@ -1,0 +1,85 @@
+"""Facts snapshots: the facts as known at a moment, exported from PostgreSQL to Parquet for DuckDB.
+
+PostgreSQL stays the source of truth; a snapshot is a cache named by the projection's position and
+the as-of time, so it is rebuilt whenever the ledger has moved on. DuckDB evaluates the compiled
+rule sets over it (see ``projections/rules/docs.md`` for why DuckDB).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from projections import facts_table
+from projections.facts import FACT_COLUMNS
+
+_SELECT = """
+SELECT encounter_id::text, association, encounter_ref, regulation_origin, act, doctor_rpps,
+       treating_doctor, pdsa, patient_birth_year, performed_at,
+       (performed_at AT TIME ZONE 'Europe/Paris') AS performed_local,
+       extract(epoch FROM performed_at - regulated_at)::bigint AS delay_seconds
+FROM ({source}) f
+"""
+
+_CURRENT = "SELECT * FROM encounter_facts"
+_AS_OF = """
+SELECT * FROM (
+    SELECT DISTINCT ON (encounter_id) * FROM encounter_fact_versions
+    WHERE recorded_at <= %(as_of)s ORDER BY encounter_id, version DESC) v
+WHERE NOT voided
+"""
+
+
+def facts_query(as_of: datetime | None) -> str:
+    """The SQL (PostgreSQL) selecting the evaluator's columns, as known at ``as_of``."""
+    return _SELECT.format(source=_AS_OF if as_of else _CURRENT)
+
+
+def snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
+    """A Parquet file of the facts as known at ``as_of`` (current if None), cached.
+
+    Args:
+        conn: an open psycopg connection to the ledger.
+        cache_dir: where snapshots are kept (``CLAIMS_HOME/cache``).
+        as_of: the moment whose knowledge to use; None for everything known now.
+
+    Returns:
+        The path of the Parquet file.
+    """
+    facts_table.catch_up(conn)
+    position = facts_table.position(conn)
+    key = hashlib.sha256(f"{position}|{as_of.isoformat() if as_of else ''}".encode()).hexdigest()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / f"facts-{position}-{key[:12]}.parquet"
+    if target.exists():
+        return target
+    for old in cache_dir.glob("facts-*.parquet"):
+        old.unlink(missing_ok=True)
+    query = facts_query(as_of)
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".csv", delete=False) as tmp:
+        csv_path = Path(tmp.name)
+        with conn.cursor() as cur:
+            cur.execute("SET TimeZone = 'UTC'")
+            bound = cur.mogrify(query, {"as_of": as_of}) if as_of else query
+            with cur.copy(f"COPY ({bound}) TO STDOUT (FORMAT csv)") as copy:
+                for block in copy:
+                    tmp.write(block)
+    try:
+        columns = ", ".join(f"'{k}': '{v}'" for k, v in FACT_COLUMNS.items())
+        partial = target.with_suffix(".partial")
+        with duckdb.connect() as duck:
+            duck.execute("SET TimeZone = 'UTC'")
+            duck.execute(
+                f"COPY (SELECT * FROM read_csv('{csv_path}', header=false, "
+                f"columns={{{columns}}})) "
+                f"TO '{partial}' (FORMAT parquet)"
+            )
+        partial.rename(target)
+    finally:
+        csv_path.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,124 @@
+"""Ingestion: idempotency, corrections, quarantine, decisions — on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ledger.application import EVENTS_TABLE
+from ledger.ingest.pipeline import ingest_file
+from ledger.pseudonym import Pseudonymiser
+from projections import facts_table
+from tests.csvdata import decisions_csv, encounter, encounters_csv
+
+
+def events(conn: Any) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()[0])
+
+
+def test_same_file_twice_writes_nothing_the_second_time(conn: Any, pseudo: Pseudonymiser,
+                                                        tmp_path: Path) -> None:
+    path = encounters_csv(tmp_path / "e.csv", [encounter(f"E-{i}") for i in range(5)])
+    first = ingest_file(conn, path, pseudo)
+    assert (first.recorded, first.new_events) == (5, 7)
+    before = events(conn)
+    second = ingest_file(conn, path, pseudo)
+    assert second.new_events == 0 and second.already_ingested
+    assert events(conn) == before
+
+
+def test_same_rows_in_another_file_are_unchanged(conn: Any, pseudo: Pseudonymiser,
+                                                 tmp_path: Path) -> None:
+    ingest_file(conn, encounters_csv(tmp_path / "a.csv", [encounter("E-1")]), pseudo)
+    again = ingest_file(conn, encounters_csv(tmp_path / "b.csv", [encounter("E-1", billed_amount="25.00")], sep=","),
+                        pseudo)
+    assert again.unchanged == 1 and again.recorded == 0 and again.corrected == 0
+
+
+def test_changed_row_is_a_correction_and_both_versions_are_kept(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    ingest_file(conn, encounters_csv(tmp_path / "a.csv", [encounter("E-1")]), pseudo)
+    report = ingest_file(conn, encounters_csv(
+        tmp_path / "b.csv", [encounter("E-1", regulation_origin="SAS", billed_codes="G+SNP",
+                                       billed_amount="40,00")]), pseudo)
+    assert report.corrected == 1
+    facts_table.catch_up(conn)
+    versions = conn.execute(
+        "SELECT version, regulation_origin, billed_amount::text FROM encounter_fact_versions "
+        "ORDER BY version").fetchall()
+    assert versions == [(1, "SOS", "25.00"), (2, "SAS", "40.00")]
+    state = conn.execute(
+        f"SELECT convert_from(state, 'UTF8')::jsonb->'changed' FROM {EVENTS_TABLE} "
+        "WHERE topic LIKE %s", ("%Corrected",)).fetchone()[0]
+    assert state == ["billed_amount", "billed_codes", "regulation_origin"]
+
+
+def test_void_then_facts_view_hides_it(conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    ingest_file(conn, encounters_csv(tmp_path / "a.csv",
+                                     [encounter("E-1"), encounter("E-2")]), pseudo)
+    report = ingest_file(conn, encounters_csv(tmp_path / "v.csv",
+                                              [encounter("E-2", status="void")]), pseudo)
+    assert report.voided == 1
+    facts_table.catch_up(conn)
+    assert conn.execute("SELECT array_agg(encounter_ref) FROM encounter_facts").fetchone()[0] \
+        == ["E-1"]
+
+
+def test_bad_rows_are_quarantined_with_line_and_reason_good_rows_ingested(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    rows = [
+        encounter("E-1", invoice_ref="Fé-1"),
+        encounter("E-2", performed_at="31/02/2023 10:00"),          # bad date, line 3
+        encounter("E-3", regulation_origin="MAIRIE"),                # unknown origin, line 4
+        encounter("E-4", billed_amount="-25,00"),                    # negative amount, line 5
+        encounter("E-5", regulated_at=""),                           # missing regulation time
+        encounter("E-6"),
+    ]
+    path = encounters_csv(tmp_path / "bad.csv",
+                          [{**r, "invoice_ref": r.get("invoice_ref", "")} for r in rows])
+    text = path.read_bytes()
+    # A row with a missing column and a row in the wrong encoding:
+    text += b"SOS-75;E-7;SOS;14/09/2023 10:05\n"
+    text += "SOS-75;E-8;SOS;14/09/2023 10:05;14/09/2023 11:10;visit;P-1;10101010101;0;0;" \
+            "VG;25,00;Hôpital\n".encode("cp1252")
+    path.write_bytes(text)
+    report = ingest_file(conn, path, pseudo)
+    by_line = {p.line: p for p in report.quarantined}
+    assert sorted(by_line) == [3, 4, 5, 6, 8, 9]
+    assert by_line[3].column == "performed_at" and "not a valid date-time" in by_line[3].reason
+    assert by_line[4].column == "regulation_origin"
+    assert by_line[5].column == "billed_amount" and "negative" in by_line[5].reason
+    assert "regulated_at is required" in by_line[6].reason
+    assert "4 fields" in by_line[8].reason
+    assert "not valid UTF-8" in by_line[9].reason
+    assert all(p.raw and "E-" in p.raw for p in report.quarantined)  # raw text kept
+    assert report.recorded == 2 and report.rows == 8
+    facts_table.catch_up(conn)
+    assert conn.execute("SELECT count(*) FROM encounter_facts").fetchone()[0] == 2
+    stored = conn.execute(
+        f"SELECT convert_from(state, 'UTF8')::jsonb->'quarantined' FROM {EVENTS_TABLE} "
+        "WHERE topic LIKE %s", ("%Completed",)).fetchone()[0]
+    assert [q["line"] for q in stored] == [3, 4, 5, 6, 8, 9]
+
+
+def test_decisions_unknown_encounter_quarantined_then_reingested(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    ingest_file(conn, encounters_csv(tmp_path / "e1.csv", [encounter("E-1")]), pseudo)
+    decisions = decisions_csv(tmp_path / "d.csv", [
+        {"association": "SOS-75", "encounter_ref": "E-1", "decided_at": "01/10/2023",
+         "paid_amount": "25,00", "paid_codes": "G"},
+        {"association": "SOS-75", "encounter_ref": "E-2", "decided_at": "01/10/2023",
+         "paid_amount": "0", "rejected_codes": "SNP", "reason": "RSP-12"},
+    ])
+    first = ingest_file(conn, decisions, pseudo)
+    assert first.decided == 1
+    assert [p.reason.split(" ")[:2] for p in first.quarantined] == [["unknown", "encounter"]]
+    ingest_file(conn, encounters_csv(tmp_path / "e2.csv", [encounter("E-2")]), pseudo)
+    second = ingest_file(conn, decisions, pseudo)
+    assert (second.decided, second.unchanged, second.quarantined) == (1, 1, [])
+    third = ingest_file(conn, decisions, pseudo)
+    assert third.already_ingested and third.new_events == 0
+    facts_table.catch_up(conn)
+    rows = conn.execute("SELECT paid_amount::text, rejected_codes FROM encounter_decisions "
+                        "ORDER BY notification_id").fetchall()
+    assert rows == [("25.00", ""), ("0.00", "SNP")]

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from ledger.errors import InputFileError
+from ledger.ingest import reader
+from ledger.pseudonym import Pseudonymiser
+
+
+def test_utf8_with_bom_and_comma_separator(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes("\ufeffAssociation , Encounter_Ref\nSOS-75,É-1\n".encode())
+    scan = reader.scan(path)
+    assert scan.encoding == "utf-8" and scan.bom
+    rows = reader.read_rows(scan)
+    assert rows.header == ["association", "encounter_ref"] and rows.separator == ","
+    assert list(rows.rows) == [(2, ["SOS-75", "É-1"])]
+
+
+def test_windows_1252_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nSOS-75;Hôpital\n".encode("cp1252"))
+    scan = reader.scan(path)
+    assert scan.encoding == "cp1252"
+    assert list(reader.read_rows(scan).rows) == [(2, ["SOS-75", "Hôpital"])]
+
+
+def test_utf8_file_with_one_cp1252_line_marks_it(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nx;é\n".encode() + "y;è\n".encode("cp1252") + b"z;w\n")
+    scan = reader.scan(path)
+    assert scan.encoding == "utf-8" and scan.bad_lines == {3}
+    rows = list(reader.read_rows(scan).rows)
+    assert rows[1][0] == 3 and rows[1][1][0].startswith(reader.BAD_LINE_MARK)
+    assert rows[2] == (4, ["z", "w"])
+
+
+def test_utf16_is_rejected_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes("a;b\nx;y\n".encode("utf-16"))
+    with pytest.raises(InputFileError) as err:
+        reader.scan(path)
+    assert "neither UTF-8 nor Windows-1252" in str(err.value)
+    assert err.value.problem.line == 1
+
+
+def test_quoted_multiline_record_keeps_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text('a;b\n1;"two\nlines"\n3;4\n', encoding="utf-8")
+    rows = list(reader.read_rows(reader.scan(path)).rows)
+    assert rows == [(2, ["1", "two\nlines"]), (4, ["3", "4"])]
+
+
+def test_pseudonym_is_stable_keyed_and_opaque() -> None:
+    a, b = Pseudonymiser(b"k" * 20), Pseudonymiser(b"j" * 20)
+    assert a("P-1") == a(" P-1 ") != b("P-1")
+    assert "P-1" not in a("P-1") and a("P-1").startswith("ph_")
+    with pytest.raises(ValueError):
+        Pseudonymiser(b"short")

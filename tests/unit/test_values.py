@@ -1,0 +1,64 @@
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ledger.ingest import values
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+class TestDateTimes:
+    @pytest.mark.parametrize("text", ["14/09/2023 21:05", "2023-09-14T21:05", "2023-09-14 21:05:00"])
+    def test_formats_are_paris_time(self, text: str) -> None:
+        parsed = values.parse_datetime(text)
+        assert parsed == datetime(2023, 9, 14, 21, 5, tzinfo=PARIS)
+        assert parsed.utcoffset().total_seconds() == 7200  # type: ignore[union-attr]
+
+    def test_explicit_offset(self) -> None:
+        assert values.parse_datetime("2023-09-14T19:05Z") == datetime(2023, 9, 14, 21, 5,
+                                                                       tzinfo=PARIS)
+
+    def test_dst_ambiguous_time_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="ambiguous"):
+            values.parse_datetime("29/10/2023 02:30")
+
+    def test_dst_gap_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="does not exist"):
+            values.parse_datetime("26/03/2023 02:30")
+
+    def test_ambiguous_time_with_offset_is_accepted(self) -> None:
+        parsed = values.parse_datetime("2023-10-29T02:30+01:00")
+        assert parsed.utcoffset().total_seconds() == 3600  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("text", ["31/02/2023 10:00", "2023-13-01 10:00", "14-09-2023 10:00"])
+    def test_bad_dates(self, text: str) -> None:
+        with pytest.raises(ValueError):
+            values.parse_datetime(text)
+
+    def test_date(self) -> None:
+        assert values.parse_date("01/10/2023") == date(2023, 10, 1)
+
+
+class TestMoney:
+    @pytest.mark.parametrize("text,expected", [("80,00", "80.00"), ("12.5", "12.50"), ("0", "0.00")])
+    def test_decimal(self, text: str, expected: str) -> None:
+        value = values.parse_money(text)
+        assert isinstance(value, Decimal) and value == Decimal(expected)
+
+    @pytest.mark.parametrize("text", ["-1,00", "1e3", "12,345", "abc", "1 000,00x"])
+    def test_refused(self, text: str) -> None:
+        with pytest.raises(ValueError):
+            values.parse_money(text)
+
+
+def test_codes_and_flags() -> None:
+    assert values.parse_codes("vg+md + mn") == ("VG", "MD", "MN")
+    with pytest.raises(ValueError):
+        values.parse_codes("VG+M D")
+    assert values.parse_flag("1") is True and values.parse_flag("") is False
+    with pytest.raises(ValueError):
+        values.parse_flag("2")
+    with pytest.raises(ValueError):
+        values.parse_rpps("1234")
