@@ -102,3 +102,7 @@ def main() -> None:
     except KeyboardInterrupt:
         render.err("interrupted: nothing was committed for the batch in progress")
         raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

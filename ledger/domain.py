@@ -143,7 +143,13 @@ class Encounter(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.decisions.append(self.decision)
 
-    def __init__(self, facts: EncounterFacts, facts_sha256: str) -> None:
+    @staticmethod
+    def create_id(facts: EncounterFacts, **_: Any) -> UUID:
+        return encounter_id(facts.association, facts.encounter_ref)
+
+    def __init__(self, facts: EncounterFacts, facts_sha256: str, provenance: Provenance,
+                 effective_at: datetime) -> None:
+        self.provenance = provenance
         self.facts = facts
         self.facts_sha256 = facts_sha256
         self.voided = False
@@ -177,7 +183,12 @@ class ImportBatch(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.completed = True
 
-    def __init__(self, file_name: str, file_sha256: str, kind: str, profile: str) -> None:
+    @staticmethod
+    def create_id(file_sha256: str, kind: str, **_: Any) -> UUID:
+        return batch_id(file_sha256, kind)
+
+    def __init__(self, file_name: str, file_sha256: str, kind: str, profile: str,
+                 effective_at: datetime) -> None:
         self.file_name = file_name
         self.file_sha256 = file_sha256
         self.kind = kind
@@ -202,6 +213,11 @@ class RuleSet(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.content_sha256 = self.content_sha256
 
-    def __init__(self, name: str, content_sha256: str) -> None:
+    @staticmethod
+    def create_id(name: str, **_: Any) -> UUID:
+        return rule_set_id(name)
+
+    def __init__(self, name: str, content_sha256: str, content: str,
+                 effective_at: datetime) -> None:
         self.name = name
         self.content_sha256 = content_sha256

@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 
-from projections.rules.batch import payout_lines_sql
 
 GROUP_KEYS = ("association", "month", "code")
 _KEY_SQL = {
@@ -85,6 +84,8 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
     unknown = [k for k in by if k not in GROUP_KEYS]
     if unknown:
         raise ValueError(f"unknown grouping keys {unknown}; use {list(GROUP_KEYS)}")
+    from projections.rules.batch import payout_lines_sql
+
     facts = _facts_cte(parquet, date_from, date_to)
     keys = [k for k in GROUP_KEYS if k in by]
     select_keys = [f"{_KEY_SQL[k]} AS {k}" if k != "code" else "l.code AS code" for k in keys]
