@@ -32,16 +32,16 @@ from pydantic import ValidationError
 from ledger import domain
 from ledger.application import EVENTS_TABLE
 from ledger.errors import InputFileError, Problem
-from ledger.ingest import reader
+from ledger.ingest import encode, reader
 from ledger.ingest.profiles import Profile
 from ledger.ingest.rows import (
     DECISION_COLUMNS,
     DECISION_REQUIRED,
+    DECISION_SCHEMA,
     ENCOUNTER_COLUMNS,
     ENCOUNTER_REQUIRED,
-    DecisionRow,
-    EncounterRow,
-    describe,
+    ENCOUNTER_SCHEMA,
+    parse_row,
 )
 from ledger.persistence import event_state
 from ledger.pseudonym import Pseudonymiser
@@ -95,9 +95,15 @@ class _Known:
 
     version: int = 0
     facts: dict[str, Any] | None = None
+    facts_text: str | None = None
     facts_sha256: str | None = None
     voided: bool = False
     decision_hashes: set[str] = field(default_factory=set)
+
+    def old_facts(self) -> dict[str, Any]:
+        if self.facts is None and self.facts_text is not None:
+            self.facts = json.loads(self.facts_text)
+        return self.facts or {}
 
 
 def detect_kind(header: list[str]) -> str:
@@ -192,9 +198,21 @@ class _Job:
         self.pseudonymise = pseudonymise
         self.separator = separator
         self.recorded_at = recorded_at
-        self.provenance_base = {"file_name": name, "file_sha256": sha256, "batch_id": batch}
+        self.provenance_base: dict[str, Any] = {
+            "file_name": name, "file_sha256": sha256, "batch_id": batch}
         self.batch = batch
-        self.pending_unknown = 0
+        self.has_extra = any(h not in self.known_cols for h in header)
+        self.timestamp = encode.iso(recorded_at)
+        self.actor = domain.current_actor.get()
+        self.encounter_topic = get_topic(domain.Encounter)
+        marker = encode.provenance_json(line=-7, extra={}, **self.provenance_base)
+        self.provenance_prefix, self.provenance_suffix = marker.split("-7", 1)
+        self.head_prefix = encode.event_json({"timestamp": self.timestamp, "actor": self.actor},
+                                             {})[:-1].decode("utf-8")
+        # Field order follows the model (pydantic puts originator_topic before actor).
+        self.created_prefix = encode.event_json(
+            {"timestamp": self.timestamp, "originator_topic": self.encounter_topic,
+             "actor": self.actor}, {})[:-1].decode("utf-8")
 
     # -- lookups -------------------------------------------------------------------------
     def lookup(self, ids: list[UUID]) -> dict[UUID, _Known]:
@@ -264,12 +282,15 @@ class _Job:
     # -- rows ----------------------------------------------------------------------------
     def rows(self, rows: Iterator[tuple[int, list[str]]], kind: str,
              on_progress: Callable[[int], None] | None) -> Iterator[NewEvent]:
-        chunk: list[tuple[int, Any, dict[str, str]]] = []
+        schema = ENCOUNTER_SCHEMA if kind == "encounters" else DECISION_SCHEMA
+        chunk: list[tuple[int, UUID, dict[str, Any], dict[str, str]]] = []
         for line, fields in rows:
             self.report.rows += 1
-            parsed = self._parse(line, fields, kind)
+            parsed = self._parse(line, fields, schema)
             if parsed is not None:
-                chunk.append((line, *parsed))
+                row, extra = parsed
+                oid = domain.encounter_id(row["association"], row["encounter_ref"])
+                chunk.append((line, oid, row, extra))
             if len(chunk) >= LOOKUP_CHUNK:
                 yield from self._chunk_events(chunk, kind)
                 chunk = []
@@ -291,12 +312,13 @@ class _Job:
         csv.writer(out, delimiter=self.separator, lineterminator="").writerow(safe)
         return out.getvalue()
 
-    def _quarantine(self, line: int, column: str | None, reason: str, fields: list[str]) -> None:
-        self.report.quarantined.append(
-            Problem(self.report.file, line, column, reason, self._raw(fields))
-        )
+    def _quarantine(self, line: int, column: str | None, reason: str,
+                    fields: list[str] | None) -> None:
+        raw = self._raw(fields) if fields is not None else None
+        self.report.quarantined.append(Problem(self.report.file, line, column, reason, raw))
 
-    def _parse(self, line: int, fields: list[str], kind: str) -> tuple[Any, dict[str, str]] | None:
+    def _parse(self, line: int, fields: list[str], schema: Any
+               ) -> tuple[dict[str, Any], dict[str, str]] | None:
         if fields and fields[0].startswith(reader.BAD_LINE_MARK):
             fields = [fields[0][len(reader.BAD_LINE_MARK):], *fields[1:]]
             self._quarantine(line, None, "line is not valid UTF-8 (Windows-1252 bytes in a "
@@ -307,99 +329,92 @@ class _Job:
                              f"{len(self.header)}", fields)
             return None
         record = dict(zip(self.header, fields, strict=True))
-        extra = {k: v for k, v in record.items() if k not in self.known_cols}
-        try:
-            model = (EncounterRow if kind == "encounters" else DecisionRow).model_validate(record)
-        except ValidationError as exc:
-            for column, reason in describe(exc):
-                self._quarantine(line, column, reason, fields)
+        row, problems = parse_row(schema, record)
+        for column, reason in problems:
+            self._quarantine(line, column, reason, fields)
+        if problems:
             return None
-        return model, extra
+        extra = {k: v for k, v in record.items() if k not in self.known_cols} if \
+            self.has_extra else {}
+        return row, extra
 
-    def _chunk_events(self, chunk: list[tuple[int, Any, dict[str, str]]],
+    def _chunk_events(self, chunk: list[tuple[int, UUID, dict[str, Any], dict[str, str]]],
                       kind: str) -> Iterator[NewEvent]:
-        ids = list({domain.encounter_id(m.association, m.encounter_ref) for _, m, _ in chunk})
-        known = self.lookup(ids)
-        for line, model, extra in chunk:
-            oid = domain.encounter_id(model.association, model.encounter_ref)
+        known = self.lookup(list({oid for _, oid, _, _ in chunk}))
+        for line, oid, row, extra in chunk:
             state = known.setdefault(oid, _Known())
-            provenance = domain.Provenance(line=line, extra=extra, **self.provenance_base)
+            provenance = (self.provenance_prefix + str(line) + self.provenance_suffix
+                          if not extra else
+                          encode.provenance_json(line=line, extra=extra, **self.provenance_base))
             if kind == "encounters":
-                yield from self._encounter_events(oid, state, model, provenance)
+                yield from self._encounter_events(oid, state, row, provenance, line)
             else:
-                yield from self._decision_events(oid, state, model, provenance, line)
+                yield from self._decision_events(oid, state, row, provenance, line)
 
-    def _encounter_events(self, oid: UUID, state: _Known, row: EncounterRow,
-                          provenance: domain.Provenance) -> Iterator[NewEvent]:
-        facts = domain.EncounterFacts(
-            association=row.association, encounter_ref=row.encounter_ref,
-            regulation_origin=row.regulation_origin, regulated_at=row.regulated_at,
-            performed_at=row.performed_at, act=row.act,
-            patient_pseudonym=self.pseudonymise(row.patient_ref),
-            patient_birth_year=row.patient_birth_year, doctor_rpps=row.doctor_rpps,
-            treating_doctor=row.treating_doctor, pdsa=row.pdsa, billed_codes=row.billed_codes,
-            billed_amount=row.billed_amount, invoice_ref=row.invoice_ref,
-        )
-        facts_json = facts.model_dump_json()
-        sha = hashlib.sha256(facts_json.encode()).hexdigest()
-        if row.status == "void":
-            if state.version == 0 or state.voided:
-                self.report.unchanged += state.voided
-                if state.version == 0:
-                    self._quarantine_row(provenance, "void of an unknown encounter")
-                return
-            state.version += 1
-            state.voided = True
-            self.report.voided += 1
-            yield self._event(domain.Encounter.Voided, oid, state.version,
-                              effective_at=row.performed_at, reason="voided at source",
-                              provenance=provenance)
+    @staticmethod
+    def _state(prefix: str, effective_at: datetime, fields: dict[str, str]) -> bytes:
+        """An event's JSON: constant head, effective time, then fields already in JSON."""
+        body = "".join(f',"{k}":{v}' for k, v in fields.items())
+        return f'{prefix},"effective_at":"{encode.iso(effective_at)}"{body}}}'.encode()
+
+    def _encounter_events(self, oid: UUID, state: _Known, row: dict[str, Any],
+                          provenance: str, line: int) -> Iterator[NewEvent]:
+        if row["status"] == "void":
+            if state.version == 0:
+                self._quarantine(line, "encounter_ref", "void of an unknown encounter", None)
+            elif state.voided:
+                self.report.unchanged += 1
+            else:
+                state.version += 1
+                state.voided = True
+                self.report.voided += 1
+                yield self._event(domain.Encounter.Voided, oid, state.version,
+                                  effective_at=row["performed_at"], reason="voided at source",
+                                  provenance=domain.Provenance.model_validate_json(provenance))
             return
+        facts = encode.facts_json(row, self.pseudonymise(row["patient_ref"]))
+        sha = encode.sha256(facts)
         if state.version == 0:
-            state.version, state.facts_sha256 = 1, sha
-            state.facts = json.loads(facts_json)
+            state.version, state.facts_sha256, state.facts_text = 1, sha, facts
             self.report.recorded += 1
-            yield self._event(domain.Encounter.Recorded, oid, 1,
-                              originator_topic=get_topic(domain.Encounter),
-                              effective_at=row.performed_at, facts=facts, facts_sha256=sha,
-                              provenance=provenance)
+            state_bytes = self._state(
+                self.created_prefix, row["performed_at"],
+                {"facts": facts, "facts_sha256": f'"{sha}"', "provenance": provenance})
+            yield NewEvent(oid, 1, T_RECORDED, state_bytes)
             return
         if state.facts_sha256 == sha and not state.voided:
             self.report.unchanged += 1
             return
-        new_facts = json.loads(facts_json)
-        changed = tuple(sorted(k for k in new_facts if (state.facts or {}).get(k) != new_facts[k]))
+        new_facts = json.loads(facts)
+        old_facts = state.old_facts()
+        changed = sorted(k for k in new_facts if old_facts.get(k) != new_facts[k]) or ["status"]
         state.version += 1
-        state.facts, state.facts_sha256, state.voided = new_facts, sha, False
+        state.facts, state.facts_text, state.facts_sha256, state.voided = None, facts, sha, False
         self.report.corrected += 1
-        yield self._event(domain.Encounter.Corrected, oid, state.version,
-                          effective_at=row.performed_at, facts=facts, facts_sha256=sha,
-                          changed=changed or ("status",), provenance=provenance)
+        state_bytes = self._state(
+            self.head_prefix, row["performed_at"],
+            {"facts": facts, "facts_sha256": f'"{sha}"', "changed": json.dumps(changed),
+             "provenance": provenance})
+        yield NewEvent(oid, state.version, T_CORRECTED, state_bytes)
 
-    def _quarantine_row(self, provenance: domain.Provenance, reason: str) -> None:
-        self.report.quarantined.append(
-            Problem(self.report.file, provenance.line, "encounter_ref", reason, None)
-        )
-
-    def _decision_events(self, oid: UUID, state: _Known, row: DecisionRow,
-                         provenance: domain.Provenance, line: int) -> Iterator[NewEvent]:
+    def _decision_events(self, oid: UUID, state: _Known, row: dict[str, Any],
+                         provenance: str, line: int) -> Iterator[NewEvent]:
         if state.version == 0:
-            self.report.quarantined.append(Problem(
-                self.report.file, line, "encounter_ref",
-                f"unknown encounter {row.association}/{row.encounter_ref} (re-ingest this file "
-                "once the encounter is in the ledger)", None))
+            self._quarantine(
+                line, "encounter_ref",
+                f"unknown encounter {row['association']}/{row['encounter_ref']} (re-ingest "
+                "this file once the encounter is in the ledger)", None)
             return
-        decision = domain.Decision(
-            decided_at=row.decided_at, paid_amount=row.paid_amount, paid_codes=row.paid_codes,
-            rejected_codes=row.rejected_codes, reason=row.reason,
-        )
-        sha = hashlib.sha256(decision.model_dump_json().encode()).hexdigest()
+        decision = encode.decision_json(row)
+        sha = encode.sha256(decision)
         if sha in state.decision_hashes:
             self.report.unchanged += 1
             return
         state.decision_hashes.add(sha)
         state.version += 1
         self.report.decided += 1
-        effective = datetime.combine(row.decided_at, time(0), tzinfo=PARIS)
-        yield self._event(domain.Encounter.Decided, oid, state.version, effective_at=effective,
-                          decision=decision, decision_sha256=sha, provenance=provenance)
+        effective = datetime.combine(row["decided_at"], time(0), tzinfo=PARIS)
+        state_bytes = self._state(
+            self.head_prefix, effective,
+            {"decision": decision, "decision_sha256": f'"{sha}"', "provenance": provenance})
+        yield NewEvent(oid, state.version, T_DECIDED, state_bytes)

@@ -7,6 +7,7 @@ row models turn those into problems with file, line and column.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -26,6 +27,30 @@ _RPPS = re.compile(r"^\d{11}$")
 CENT = Decimal("0.01")
 
 
+@lru_cache(maxsize=1 << 17)
+def _paris_offset(y: int, mo: int, d: int, h: int) -> timezone | str:
+    """Paris's UTC offset during a wall-clock hour, or why there is none (DST gap or overlap).
+
+    Paris changes its offset on the hour (02:00-03:00 is skipped in March and repeated in
+    October), so the hour decides; cached, because this is the costly part of parsing a time.
+    """
+    naive = datetime(y, mo, d, h, 30)
+    early = naive.replace(tzinfo=PARIS, fold=0)
+    late = naive.replace(tzinfo=PARIS, fold=1)
+    offset = early.utcoffset()
+    if offset != late.utcoffset():
+        if early.astimezone(UTC).astimezone(PARIS).replace(tzinfo=None) != naive:
+            return "does not exist in Paris time (DST gap)"
+        return "is ambiguous in Paris time (DST change): add an offset"
+    assert offset is not None
+    return _fixed(offset)
+
+
+@lru_cache(maxsize=64)
+def _fixed(offset: timedelta) -> timezone:
+    return timezone(offset)
+
+
 def parse_datetime(text: str) -> datetime:
     """A timezone-aware datetime; a naive time is Paris time, DST-ambiguous ones are refused."""
     m = _DT.match(text)
@@ -34,11 +59,22 @@ def parse_datetime(text: str) -> datetime:
             f"not a date-time: {text.strip()!r} (expected YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM)"
         )
     y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
+    tz = m["tz"]
+    if not tz:
+        try:
+            zone = _paris_offset(int(y), int(mo), int(d), int(m["H"]))
+            if isinstance(zone, str):
+                raise ValueError(f"{text.strip()!r} {zone}")
+            return datetime(int(y), int(mo), int(d), int(m["H"]), int(m["M"]),
+                            int(m["S"] or 0), tzinfo=zone)
+        except ValueError as exc:
+            if "Paris" in str(exc):
+                raise
+            raise ValueError(f"not a valid date-time: {text.strip()!r} ({exc})") from None
     try:
         naive = datetime(int(y), int(mo), int(d), int(m["H"]), int(m["M"]), int(m["S"] or 0))
     except ValueError as exc:
         raise ValueError(f"not a valid date-time: {text.strip()!r} ({exc})") from None
-    tz = m["tz"]
     if tz:
         if tz == "Z":
             offset = timedelta(0)
@@ -46,14 +82,16 @@ def parse_datetime(text: str) -> datetime:
             sign = -1 if tz[0] == "-" else 1
             digits = tz[1:].replace(":", "")
             offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        return naive.replace(tzinfo=timezone(offset)).astimezone(PARIS)
-    early = naive.replace(tzinfo=PARIS, fold=0)
-    late = naive.replace(tzinfo=PARIS, fold=1)
-    if early.utcoffset() != late.utcoffset():
-        if early.astimezone(UTC).astimezone(PARIS).replace(tzinfo=None) != naive:
-            raise ValueError(f"{text.strip()!r} does not exist in Paris time (DST gap)")
-        raise ValueError(f"{text.strip()!r} is ambiguous in Paris time (DST change): add an offset")
-    return early
+        return naive.replace(tzinfo=timezone(offset)).astimezone(_paris_offset_at(naive, offset))
+    raise AssertionError("unreachable")
+
+
+def _paris_offset_at(naive: datetime, offset: timedelta) -> timezone:
+    """The Paris offset at the instant ``naive - offset`` (UTC)."""
+    instant = (naive - offset).replace(tzinfo=UTC)
+    paris = instant.astimezone(PARIS).utcoffset()
+    assert paris is not None
+    return _fixed(paris)
 
 
 def parse_date(text: str) -> date:
