@@ -6,7 +6,6 @@ without the identifier ever reaching an event, a table, a log or an extract.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 
@@ -19,5 +18,5 @@ class Pseudonymiser:
         self._key = key
 
     def __call__(self, identifier: str) -> str:
-        digest = hmac.new(self._key, identifier.strip().encode("utf-8"), hashlib.sha256)
-        return "ph_" + digest.hexdigest()[:32]
+        digest = hmac.digest(self._key, identifier.strip().encode("utf-8"), "sha256")
+        return "ph_" + digest[:16].hex()

@@ -41,7 +41,7 @@ from ledger.ingest.rows import (
     ENCOUNTER_COLUMNS,
     ENCOUNTER_REQUIRED,
     ENCOUNTER_SCHEMA,
-    parse_row,
+    RowParser,
 )
 from ledger.persistence import event_state
 from ledger.pseudonym import Pseudonymiser
@@ -282,7 +282,8 @@ class _Job:
     # -- rows ----------------------------------------------------------------------------
     def rows(self, rows: Iterator[tuple[int, list[str]]], kind: str,
              on_progress: Callable[[int], None] | None) -> Iterator[NewEvent]:
-        schema = ENCOUNTER_SCHEMA if kind == "encounters" else DECISION_SCHEMA
+        schema = RowParser(ENCOUNTER_SCHEMA if kind == "encounters" else DECISION_SCHEMA,
+                           self.header)
         chunk: list[tuple[int, UUID, dict[str, Any], dict[str, str]]] = []
         for line, fields in rows:
             self.report.rows += 1
@@ -317,7 +318,7 @@ class _Job:
         raw = self._raw(fields) if fields is not None else None
         self.report.quarantined.append(Problem(self.report.file, line, column, reason, raw))
 
-    def _parse(self, line: int, fields: list[str], schema: Any
+    def _parse(self, line: int, fields: list[str], parse: RowParser
                ) -> tuple[dict[str, Any], dict[str, str]] | None:
         if fields and fields[0].startswith(reader.BAD_LINE_MARK):
             fields = [fields[0][len(reader.BAD_LINE_MARK):], *fields[1:]]
@@ -328,14 +329,13 @@ class _Job:
             self._quarantine(line, None, f"row has {len(fields)} fields, the header has "
                              f"{len(self.header)}", fields)
             return None
-        record = dict(zip(self.header, fields, strict=True))
-        row, problems = parse_row(schema, record)
+        row, problems = parse(fields)
         for column, reason in problems:
             self._quarantine(line, column, reason, fields)
         if problems:
             return None
-        extra = {k: v for k, v in record.items() if k not in self.known_cols} if \
-            self.has_extra else {}
+        extra = {k: v for k, v in zip(self.header, fields, strict=True)
+                 if k not in self.known_cols} if self.has_extra else {}
         return row, extra
 
     def _chunk_events(self, chunk: list[tuple[int, UUID, dict[str, Any], dict[str, str]]],

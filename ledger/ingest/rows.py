@@ -92,25 +92,39 @@ ENCOUNTER_REQUIRED = tuple(c for c, r, _ in ENCOUNTER_SCHEMA if r)
 DECISION_REQUIRED = tuple(c for c, r, _ in DECISION_SCHEMA if r)
 
 
+class RowParser:
+    """Parses rows of one file: the schema's columns resolved to positions in its header."""
+
+    def __init__(self, schema: tuple[tuple[str, bool, Parser], ...], header: list[str]):
+        position = {name: i for i, name in enumerate(header)}
+        self.plan = [(c, required, parser, position.get(c)) for c, required, parser in schema]
+        self.encounters = "performed_at" in position
+
+    def __call__(self, fields: list[str]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
+        """Typed values of a row and the problems found, one per bad column."""
+        out: dict[str, Any] = {}
+        problems: list[tuple[str | None, str]] = []
+        for column, required, parser, index in self.plan:
+            text = fields[index] if index is not None else ""
+            if not text or text.isspace():
+                if required:
+                    problems.append((column, "required value is missing"))
+                out[column] = _EMPTY.get(column)
+                continue
+            try:
+                out[column] = parser(text)
+            except ValueError as exc:
+                problems.append((column, str(exc)))
+        if not problems and self.encounters:
+            problems.extend(_encounter_checks(out))
+        return out, problems
+
+
 def parse_row(schema: tuple[tuple[str, bool, Parser], ...], record: dict[str, str]
               ) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
-    """Typed values of a row and the problems found, one per bad column."""
-    out: dict[str, Any] = {}
-    problems: list[tuple[str | None, str]] = []
-    for column, required, parser in schema:
-        text = record.get(column)
-        if text is None or not text.strip():
-            if required:
-                problems.append((column, "required value is missing"))
-            out[column] = _EMPTY.get(column)
-            continue
-        try:
-            out[column] = parser(text)
-        except ValueError as exc:
-            problems.append((column, str(exc)))
-    if not problems and "performed_at" in out:
-        problems.extend(_encounter_checks(out))
-    return out, problems
+    """Parse one row given as a mapping (convenience for tests and single rows)."""
+    header = list(record)
+    return RowParser(schema, header)([record[h] for h in header])
 
 
 def _encounter_checks(row: dict[str, Any]) -> list[tuple[str | None, str]]:
