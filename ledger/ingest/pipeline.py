@@ -162,7 +162,12 @@ def ingest_file(
         writer.lock()
         batch_state = job.lookup([batch]).get(batch, _Known())
         if batch_state.facts is not None and batch_state.facts.get("complete_no_pending"):
+            # Already ingested: report what it gave then, quarantined rows included.
             report.already_ingested = True
+            report.rows = batch_state.facts["rows"]
+            report.quarantined = [
+                Problem(str(path), q["line"], q["column"], q["reason"], q["raw"])
+                for q in batch_state.facts["quarantined"]]
             return report
         events = _chain_iter(
             job.batch_start(batch_state, profile.name, kind),
@@ -243,7 +248,8 @@ class _Job:
                 data = json.loads(bytes(state))
                 pending = any(q["reason"].startswith("unknown encounter")
                               for q in data["quarantined"])
-                k.facts = {"complete_no_pending": not pending}
+                k.facts = {"complete_no_pending": not pending, "rows": data["rows"],
+                           "quarantined": data["quarantined"]}
         return found
 
     # -- events --------------------------------------------------------------------------
