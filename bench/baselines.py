@@ -42,7 +42,8 @@ def raw_copy(conn_info: Connection) -> tuple[int, float]:
             for i in range(0, len(data), 1 << 20):
                 copy.write(data[i:i + (1 << 20)])
         elapsed = time.perf_counter() - started
-        rows = int(conn.execute("SELECT count(*) FROM copy_baseline").fetchone()[0])
+        counted = conn.execute("SELECT count(*) FROM copy_baseline").fetchone()
+        rows = int(counted[0]) if counted else 0
         conn.execute("DROP TABLE copy_baseline")
     return rows, elapsed
 
@@ -101,8 +102,8 @@ class FactsView(PostgresTrackingRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.sql_create_statements.append(SQL(
-            "CREATE TABLE IF NOT EXISTS bench_runner_facts (id uuid PRIMARY KEY, facts jsonb)"))
+        create = SQL("CREATE TABLE IF NOT EXISTS bench_runner_facts (id uuid PRIMARY KEY, facts jsonb)")
+        self.sql_create_statements.append(create.format())
 
     def insert_fact(self, encounter_id: Any, facts: str, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -18,13 +18,13 @@ from projections.compare import CompareResult, compare
 from projections.snapshot import snapshot
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
 
 
-class GroupKey(str, Enum):
+class GroupKey(StrEnum):
     association = "association"
     month = "month"
     code = "code"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -72,11 +72,13 @@ def ingest_paths(conn_info: object, files: list[Path], pseudonymise: Pseudonymis
     ) as progress:
         for path in files:
             task = progress.add_task(path.name, total=None)
+
+            def advance(done: int, total: int, task: Any = task) -> None:
+                progress.update(task, completed=done, total=total)
+
             try:
-                reports.append(ingest_file(
-                    conn, path, pseudonymise, profile=profile,
-                    on_progress=lambda n, total, t=task: progress.update(t, completed=n,
-                                                                         total=total)))
+                reports.append(ingest_file(conn, path, pseudonymise, profile=profile,
+                                           on_progress=advance))
             except InputFileError as exc:
                 failures.append(exc.problem)
             progress.remove_task(task)

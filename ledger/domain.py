@@ -93,7 +93,7 @@ class DomainEvent(BaseModel):
     originator_id: UUID
     originator_version: int
     timestamp: datetime
-    actor: str = Field(default_factory=current_actor.get)
+    actor: str = Field(default_factory=lambda: current_actor.get())
 
 
 class Aggregate(BaseAggregate[UUID]):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 import signal
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def test_kill_9_during_ingest_then_rerun_gives_one_clean_run(
     assert len(after_kill) in (0, 20002), "a batch is all or nothing"
 
     rerun = cli_ingest(ledger_db.url, path)
-    out, err = rerun.communicate(timeout=240)
+    _, err = rerun.communicate(timeout=240)
     assert rerun.returncode == 0, err.decode()
     state, positions = ledger_state(conn)
     assert positions == list(range(1, len(positions) + 1))  # no gap

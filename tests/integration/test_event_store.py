@@ -31,9 +31,9 @@ def test_event_log_is_append_only(ledger_db: Connection, conn: Any, pseudo: Pseu
                                   tmp_path: Path, statement: str) -> None:
     ingest_file(conn, encounters_csv(tmp_path / "e.csv", [encounter("E-1")]), pseudo)
     before = count(conn)
-    with ledger_db.connect(autocommit=True) as other:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-            other.execute(statement)
+    with ledger_db.connect() as other, pytest.raises(psycopg.errors.InsufficientPrivilege,
+                                                     match="append-only"):
+        other.execute(statement)
     assert count(conn) == before == 3
 
 

@@ -30,7 +30,8 @@ def test_same_file_twice_writes_nothing_the_second_time(conn: Any, pseudo: Pseud
 def test_same_rows_in_another_file_are_unchanged(conn: Any, pseudo: Pseudonymiser,
                                                  tmp_path: Path) -> None:
     ingest_file(conn, encounters_csv(tmp_path / "a.csv", [encounter("E-1")]), pseudo)
-    again = ingest_file(conn, encounters_csv(tmp_path / "b.csv", [encounter("E-1", billed_amount="25.00")], sep=","),
+    same = [encounter("E-1", billed_amount="25.00")]
+    again = ingest_file(conn, encounters_csv(tmp_path / "b.csv", same, sep=","),
                         pseudo)
     assert again.unchanged == 1 and again.recorded == 0 and again.corrected == 0
 

@@ -50,7 +50,7 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     if extra is not None:
         record["note"] = extra
     job = _job(list(record))
-    row, problems = parse_row(ENCOUNTER_SCHEMA, record)
+    _, problems = parse_row(ENCOUNTER_SCHEMA, record)
     assert problems == []
     job.lookup = lambda ids: {}  # type: ignore[method-assign]
     fields = [record[h] for h in record]
