@@ -34,7 +34,7 @@ def init_cmd() -> None:
     """Create the ledger's database and tables (idempotent); starts the embedded server."""
     settings = settings_from_env()
     conn = open_database(settings)
-    where = settings.database_url and "CLAIMS_DATABASE_URL" or f"embedded, {settings.home}"
+    where = (settings.database_url and "CLAIMS_DATABASE_URL") or f"embedded, {settings.home}"
     typer.echo(f"ledger ready ({where})")
     del conn
 

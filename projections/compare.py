@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 
-
 GROUP_KEYS = ("association", "month", "code")
 _KEY_SQL = {
     "association": "f.association",
@@ -93,7 +92,7 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
     base_sql = payout_lines_sql(base, "facts")
     alt_sql = payout_lines_sql(alt, "facts")
     if "code" in keys:
-        lines = f"""
+        lines = """
             SELECT coalesce(b.encounter_id, a.encounter_id) AS encounter_id,
                    coalesce(b.code, a.code) AS code,
                    coalesce(b.amount, 0) AS base_amount, coalesce(a.amount, 0) AS alt_amount

@@ -15,7 +15,6 @@ completes it. Rows are streamed (memory does not grow with the file) and looked 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 from psycopg import sql
-from pydantic import ValidationError
 
 from ledger import domain
 from ledger.application import EVENTS_TABLE

@@ -7,9 +7,9 @@ row models turn those into problems with file, line and column.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from projections.facts import PARIS
 
