@@ -98,7 +98,7 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
     print("\n## projection rebuild (set-based, in PostgreSQL)")
     with ledger.connect() as conn:
         started = time.perf_counter()
-        _, last = facts_table.rebuild(conn)
+        _, last = facts_table.rebuild(conn, ledger.connect)
         rebuild_s = time.perf_counter() - started
     rebuild_rate = last / rebuild_s
     decoded, decode_s = baselines.library_select_decode(ledger)

@@ -49,7 +49,8 @@ def project_cmd(
 
     conn_info = open_database(settings_from_env())
     with conn_info.connect() as conn:
-        start, end = facts_table.rebuild(conn) if rebuild else facts_table.catch_up(conn)
+        start, end = (facts_table.rebuild(conn, conn_info.connect) if rebuild
+                      else facts_table.catch_up(conn))
     typer.echo(f"projection {facts_table.NAME}: positions {start} → {end}")
 
 

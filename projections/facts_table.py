@@ -8,6 +8,9 @@ empties the tables and catches up from zero.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
@@ -97,44 +100,73 @@ def catch_up(conn: Any, upto: int | None = None) -> tuple[int, int]:
         if upto <= after:
             return after, after
         params = {"after": after, "upto": upto}
-        conn.execute(_INSERT_FACTS, {**params, "topics": [
-            get_topic(domain.Encounter.Recorded), get_topic(domain.Encounter.Corrected)]})
+        conn.execute(_INSERT_FACTS, {**params, "topics": _fact_topics()})
         conn.execute(_INSERT_VOIDS, {**params, "topic": get_topic(domain.Encounter.Voided)})
         conn.execute(_INSERT_DECISIONS, {**params, "topic": get_topic(domain.Encounter.Decided)})
         conn.execute("UPDATE projection_tracking SET position = %s WHERE name = %s", (upto, NAME))
         return after, upto
 
 
-_SELECT_FACTS = _INSERT_FACTS.split("SELECT", 1)[1]
-_SELECT_DECISIONS = _INSERT_DECISIONS.split("SELECT", 1)[1]
+def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 2
+            ) -> tuple[int, int]:
+    """Project the whole log again, from zero.
 
+    The log is split into ``workers`` ranges projected concurrently (one connection each) into
+    staging tables; one final transaction then adds the voids, swaps the staging tables in and
+    sets the tracking position. Readers see the old projection until that commit, and a crash at
+    any point leaves it intact (a new rebuild starts over).
 
-def rebuild(conn: Any) -> tuple[int, int]:
-    """Project the whole log again, from zero, in one transaction.
+    Args:
+        conn: an open connection (autocommit), used for the final swap.
+        connect: opens another connection to the same database (for the workers); without it
+            the ranges are projected one after the other on ``conn``.
+        workers: how many ranges to project at once.
 
-    The new tables are built with ``CREATE TABLE AS`` (which PostgreSQL runs with parallel
-    workers, unlike ``INSERT … SELECT``), then swapped in with the tracking position: readers see
-    the old tables until the commit, and a crash leaves the old projection intact.
+    Returns:
+        ``(0, position)``: the positions projected.
     """
     ddl = resources.files("ops").joinpath("sql/schema.sql").read_text(encoding="utf-8")
+    upto = int(conn.execute(
+        f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()[0])
+    conn.execute("DROP TABLE IF EXISTS rebuild_fact_versions, rebuild_decisions")
+    conn.execute("CREATE TABLE rebuild_fact_versions (LIKE encounter_fact_versions)")
+    conn.execute("CREATE TABLE rebuild_decisions (LIKE encounter_decisions)")
+    bounds = [upto * i // max(workers, 1) for i in range(max(workers, 1) + 1)]
+    ranges = list(zip(bounds, bounds[1:], strict=False))
+
+    def project(after: int, until: int) -> None:
+        own = connect() if connect else None
+        c = own or conn
+        try:
+            with c.transaction():
+                params = {"after": after, "upto": until}
+                c.execute(_into(_INSERT_FACTS, "rebuild_fact_versions"),
+                          {**params, "topics": _fact_topics()})
+                c.execute(_into(_INSERT_DECISIONS, "rebuild_decisions"),
+                          {**params, "topic": get_topic(domain.Encounter.Decided)})
+        finally:
+            if own is not None:
+                own.close()
+
+    if connect and len(ranges) > 1:
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            list(pool.map(lambda r: project(*r), ranges))
+    else:
+        for r in ranges:
+            project(*r)
     with conn.transaction():
         conn.execute("LOCK TABLE projection_tracking IN EXCLUSIVE MODE")
-        upto = int(conn.execute(
-            f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()[0])
-        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0",
-                        "min_parallel_table_scan_size = 0", "max_parallel_workers_per_gather = 4"):
-            conn.execute(f"SET LOCAL {setting}")
-        params = {"after": 0, "upto": upto}
-        topics = [get_topic(domain.Encounter.Recorded), get_topic(domain.Encounter.Corrected)]
+        conn.execute("ALTER TABLE rebuild_fact_versions ADD PRIMARY KEY (encounter_id, version)")
+        conn.execute(_into(_INSERT_VOIDS, "rebuild_fact_versions").replace(
+            "FROM encounter_fact_versions v", "FROM rebuild_fact_versions v"),
+            {"after": 0, "upto": upto, "topic": get_topic(domain.Encounter.Voided)})
+        conn.execute("ALTER TABLE rebuild_decisions ADD PRIMARY KEY (encounter_id, version)")
         conn.execute("DROP VIEW IF EXISTS encounter_facts")
         conn.execute("DROP TABLE encounter_fact_versions, encounter_decisions")
-        conn.execute(_schema_part(ddl, "encounter_fact_versions"))
-        conn.execute(_schema_part(ddl, "encounter_decisions"))
-        conn.execute("CREATE TEMP TABLE rebuild_facts ON COMMIT DROP AS SELECT " + _SELECT_FACTS,
-                     {**params, "topics": topics})
-        conn.execute("INSERT INTO encounter_fact_versions SELECT * FROM rebuild_facts")
-        conn.execute(_INSERT_VOIDS, {**params, "topic": get_topic(domain.Encounter.Voided)})
-        conn.execute(_INSERT_DECISIONS, {**params, "topic": get_topic(domain.Encounter.Decided)})
+        conn.execute("ALTER TABLE rebuild_fact_versions RENAME TO encounter_fact_versions")
+        conn.execute("ALTER TABLE rebuild_decisions RENAME TO encounter_decisions")
+        conn.execute("ALTER INDEX rebuild_fact_versions_pkey RENAME TO encounter_fact_versions_pkey")
+        conn.execute("ALTER INDEX rebuild_decisions_pkey RENAME TO encounter_decisions_pkey")
         conn.execute(ddl[ddl.index("CREATE INDEX IF NOT EXISTS encounter_fact_versions_ref"):
                          ddl.index("CREATE TABLE IF NOT EXISTS encounter_decisions")])
         conn.execute(ddl[ddl.index("CREATE OR REPLACE VIEW encounter_facts"):])
@@ -143,7 +175,10 @@ def rebuild(conn: Any) -> tuple[int, int]:
     return 0, upto
 
 
-def _schema_part(ddl: str, table: str) -> str:
-    """The ``CREATE TABLE`` statement of one projection table, from ``schema.sql``."""
-    start = ddl.index(f"CREATE TABLE IF NOT EXISTS {table}")
-    return ddl[start:ddl.index(";", start) + 1]
+def _fact_topics() -> list[str]:
+    return [get_topic(domain.Encounter.Recorded), get_topic(domain.Encounter.Corrected)]
+
+
+def _into(statement: str, table: str) -> str:
+    """The same INSERT statement aimed at another table."""
+    return re.sub(r"INSERT INTO \w+", f"INSERT INTO {table}", statement, count=1)

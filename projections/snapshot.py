@@ -59,14 +59,15 @@ def snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
     if target.exists():
         return target
     for old in cache_dir.glob("facts-*.parquet"):
-        old.unlink(missing_ok=True)
+        if not old.name.startswith(f"facts-{position}-"):  # the ledger has moved on
+            old.unlink(missing_ok=True)
     query = facts_query(as_of)
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".csv", delete=False) as tmp:
         csv_path = Path(tmp.name)
         with conn.cursor() as cur:
             cur.execute("SET TimeZone = 'UTC'")
-            bound = cur.mogrify(query, {"as_of": as_of}) if as_of else query
-            with cur.copy(f"COPY ({bound}) TO STDOUT (FORMAT csv)") as copy:
+            params = {"as_of": as_of} if as_of else None
+            with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)", params) as copy:
                 for block in copy:
                     tmp.write(block)
     try:
