@@ -125,6 +125,12 @@ def run(admin_url: str, work: Path, size: int, associations: int) -> None:
             seconds = time.perf_counter() - started
             print(f"verify_chain, {label}: {report.events_checked / seconds:>10,.0f} events/s "
                   f"({seconds:.2f} s, ok={report.ok})", flush=True)
+        from projections import facts_table
+
+        started = time.perf_counter()
+        facts_table.catch_up(conn)
+        print(f"facts projection catch-up (before the extract): "
+              f"{time.perf_counter() - started:.2f} s", flush=True)
         started = time.perf_counter()
         summary = extract(conn, "SOS-10", date(2023, 3, 1), date(2023, 3, 31), ["flat"],
                           work / "bundle", actor="bench", rules=_FlatRules())

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli import render
+from cli import audit_cmd, render
 from cli.compare_cmd import compare_cmd, replay_cmd
 from cli.context import open_database, settings_from_env
 from cli.demo_cmd import demo_cmd
@@ -69,11 +69,12 @@ app.command("compare")(compare_cmd)
 app.command("replay")(replay_cmd)
 app.command("explain")(explain_cmd)
 app.command("demo")(demo_cmd)
+app.command("verify")(audit_cmd.verify)
+app.add_typer(audit_cmd.app, name="audit")
 
 _OPTIONAL_GROUPS = (
     ("cli.rules_cmd", "app", "rules"),
     ("cli.synth_cmd", "app", None),
-    ("cli.audit_cmd", "app", "audit"),
 )
 
 

@@ -41,12 +41,17 @@ def init_schema(conn_info: Any, library_env: Mapping[str, str]) -> None:
         conn_info: the ``ops.database.Connection`` of the ledger's database.
         library_env: the ``POSTGRES_*`` settings for the library.
     """
-    app = ClaimsLedger(env=library_env)  # creates the events table if missing
-    app.close()
     ddl = resources.files("ops").joinpath("sql/schema.sql").read_text(encoding="utf-8")
     with conn_info.connect() as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('claims-schema'))")
-        conn.execute(ddl)
+        # Serialise schema creation across processes: the library's CREATE TABLE IF NOT EXISTS
+        # is not safe when two processes run it at once ("tuple concurrently updated").
+        conn.execute("SELECT pg_advisory_lock(hashtext('claims-schema'))")
+        try:
+            app = ClaimsLedger(env=library_env)  # creates the events table if missing
+            app.close()
+            conn.execute(ddl)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('claims-schema'))")
 
 
 @dataclass

@@ -170,20 +170,24 @@ def _proofs(c: _Check, manifest: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 def _event(c: _Check, file: str, ev: dict[str, Any], proofs: dict[int, dict[str, Any]],
            manifest: dict[str, Any]) -> None:
-    pos = ev.get("position")
+    raw_pos = ev.get("position")
+    if not isinstance(raw_pos, int):
+        c.fail(file, f"an event has no valid position: {raw_pos!r}")
+        return
+    pos = raw_pos
     try:
         text = ev["state_json"]
         if json.loads(text) != ev.get("state"):
             c.fail(file, "the readable state differs from the stored state_json", pos)
         if (ev.get("state") or {}).get("provenance") != ev.get("provenance"):
             c.fail(file, "the provenance differs from the stored state's", pos)
-        digest = event_digest_from_hash(int(pos), UUID(ev["aggregate_id"]), int(ev["version"]),
+        digest = event_digest_from_hash(pos, UUID(ev["aggregate_id"]), int(ev["version"]),
                                         ev["topic"], hashlib.sha256(text.encode()).digest())
     except (KeyError, TypeError, ValueError) as exc:
-        c.fail(file, f"malformed event: {exc}", pos if isinstance(pos, int) else None)
+        c.fail(file, f"malformed event: {exc}", pos)
         return
-    c.seen.add(int(pos))
-    proof = proofs.get(int(pos))
+    c.seen.add(pos)
+    proof = proofs.get(pos)
     if proof is None:
         c.fail(b.PROOFS, "no proof for this event", pos)
         return
@@ -204,7 +208,7 @@ def _event(c: _Check, file: str, ev: dict[str, Any], proofs: dict[int, dict[str,
         c.fail(b.PROOFS, "link_before + event digest does not give the event's chain link", pos)
     if pos == size and link.hex() != manifest["ledger"]["chain_head_link"]:
         c.fail(b.PROOFS, "the link of the head event is not the chain head", pos)
-    if not verify_inclusion(leaf, int(pos) - 1, size, path, root):
+    if not verify_inclusion(leaf, pos - 1, size, path, root):
         c.fail(b.PROOFS, "the audit path does not lead to the Merkle root", pos)
 
 

@@ -15,7 +15,9 @@ from uuid import UUID
 GENESIS = bytes(32)
 
 
-def event_digest(position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+def event_digest(
+    position: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> bytes:
     """The part of a link that depends on the stored event alone."""
     topic_bytes = topic.encode("utf-8")
     return (

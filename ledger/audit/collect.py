@@ -106,6 +106,20 @@ def collect(
 ) -> Collected:
     """Read the snapshot of an extract, retrying while writers move the log under it.
 
+    Args:
+        conn: an open autocommit psycopg connection (not in a transaction).
+        association: the association's code.
+        date_from: first act date (Paris), included.
+        date_to: last act date (Paris), included.
+        rule_sets: the rule sets, already published in the ledger.
+        encounter_refs: only these references (None: every encounter of the period).
+        actor: who makes the extract (recorded with its digest).
+        note: recorded with its digest.
+        attempts: snapshots to try while concurrent writers move the head.
+
+    Returns:
+        The ``Collected`` snapshot; its digest is recorded in ``claims_chain_digests``.
+
     Raises:
         ChainBrokenError: the chain does not verify up to the head.
         ExtractError: the snapshot could not be taken consistently.

@@ -268,8 +268,8 @@ def _write(
                          for name, data in sorted(files.items())]
     files[b.MANIFEST] = b.json_bytes(manifest)
     files[b.SEAL] = b.seal_text(files[b.MANIFEST]).encode("ascii")
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
     return BundleSummary(
         folder, association, date_from, date_to, got.position, got.head_link.hex(),
         got.merkle_root.hex(), len(got.encounters), manifest["counts"]["events"], totals,

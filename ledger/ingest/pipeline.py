@@ -14,12 +14,10 @@ completes it. Rows are streamed (memory does not grow with the file) and looked 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,16 +28,13 @@ from psycopg import sql
 from ledger import domain
 from ledger.application import EVENTS_TABLE
 from ledger.errors import InputFileError, Problem
-from ledger.ingest import encode, reader
+from ledger.ingest import encode, prepare, reader
 from ledger.ingest.profiles import Profile
 from ledger.ingest.rows import (
     DECISION_COLUMNS,
     DECISION_REQUIRED,
-    DECISION_SCHEMA,
     ENCOUNTER_COLUMNS,
     ENCOUNTER_REQUIRED,
-    ENCOUNTER_SCHEMA,
-    RowParser,
 )
 from ledger.persistence import event_state
 from ledger.pseudonym import Pseudonymiser
@@ -204,7 +199,6 @@ class _Job:
         self.provenance_base: dict[str, Any] = {
             "file_name": name, "file_sha256": sha256, "batch_id": batch}
         self.batch = batch
-        self.has_extra = any(h not in self.known_cols for h in header)
         self.timestamp = encode.iso(recorded_at)
         self.actor = domain.current_actor.get()
         self.encounter_topic = get_topic(domain.Encounter)
@@ -286,139 +280,107 @@ class _Job:
     # -- rows ----------------------------------------------------------------------------
     def rows(self, rows: Iterator[tuple[int, list[str]]], kind: str,
              on_progress: Callable[[int], None] | None) -> Iterator[NewEvent]:
-        schema = RowParser(ENCOUNTER_SCHEMA if kind == "encounters" else DECISION_SCHEMA,
-                           self.header)
-        chunk: list[tuple[int, UUID, dict[str, Any], dict[str, str]]] = []
-        for line, fields in rows:
-            self.report.rows += 1
-            parsed = self._parse(line, fields, schema)
-            if parsed is not None:
-                row, extra = parsed
-                oid = domain.encounter_id(row["association"], row["encounter_ref"])
-                chunk.append((line, oid, row, extra))
-            if len(chunk) >= LOOKUP_CHUNK:
-                yield from self._chunk_events(chunk, kind)
-                chunk = []
-                if on_progress:
-                    on_progress(self.report.rows)
-        if chunk:
-            yield from self._chunk_events(chunk, kind)
-        if on_progress:
-            on_progress(self.report.rows)
+        """Events for the rows, prepared and looked up a chunk at a time."""
+        ctx = prepare.RowContext(kind, tuple(self.header), frozenset(self.known_cols),
+                                 self.separator, self.pseudonymise.key)
+        for chunk in _chunks(rows, LOOKUP_CHUNK):
+            prepared = prepare.prepare(ctx, chunk)
+            self.report.rows += len(prepared)
+            yield from self._chunk_events(prepared, kind)
+            if on_progress:
+                on_progress(self.report.rows)
 
-    def _raw(self, fields: list[str]) -> str:
-        """The row's text with the patient identifier replaced by its pseudonym."""
-        safe = list(fields)
-        if "patient_ref" in self.header:
-            i = self.header.index("patient_ref")
-            if i < len(safe) and safe[i].strip():
-                safe[i] = self.pseudonymise(safe[i])
-        out = io.StringIO()
-        csv.writer(out, delimiter=self.separator, lineterminator="").writerow(safe)
-        return out.getvalue()
-
-    def _quarantine(self, line: int, column: str | None, reason: str,
-                    fields: list[str] | None) -> None:
-        raw = self._raw(fields) if fields is not None else None
+    def _quarantine(self, line: int, column: str | None, reason: str, raw: str | None) -> None:
         self.report.quarantined.append(Problem(self.report.file, line, column, reason, raw))
 
-    def _parse(self, line: int, fields: list[str], parse: RowParser
-               ) -> tuple[dict[str, Any], dict[str, str]] | None:
-        if fields and fields[0].startswith(reader.BAD_LINE_MARK):
-            fields = [fields[0][len(reader.BAD_LINE_MARK):], *fields[1:]]
-            self._quarantine(line, None, "line is not valid UTF-8 (Windows-1252 bytes in a "
-                             "UTF-8 file?)", fields)
-            return None
-        if len(fields) != len(self.header):
-            self._quarantine(line, None, f"row has {len(fields)} fields, the header has "
-                             f"{len(self.header)}", fields)
-            return None
-        row, problems = parse(fields)
-        for column, reason in problems:
-            self._quarantine(line, column, reason, fields)
-        if problems:
-            return None
-        extra = {k: v for k, v in zip(self.header, fields, strict=True)
-                 if k not in self.known_cols} if self.has_extra else {}
-        return row, extra
-
-    def _chunk_events(self, chunk: list[tuple[int, UUID, dict[str, Any], dict[str, str]]],
-                      kind: str) -> Iterator[NewEvent]:
-        known = self.lookup(list({oid for _, oid, _, _ in chunk}))
-        for line, oid, row, extra in chunk:
-            state = known.setdefault(oid, _Known())
-            provenance = (self.provenance_prefix + str(line) + self.provenance_suffix
-                          if not extra else
-                          encode.provenance_json(line=line, extra=extra, **self.provenance_base))
+    def _chunk_events(self, chunk: list[prepare.Good | prepare.Bad], kind: str
+                      ) -> Iterator[NewEvent]:
+        good = [r for r in chunk if isinstance(r, prepare.Good)]
+        known = self.lookup(list({r.oid for r in good}))
+        for r in chunk:
+            if isinstance(r, prepare.Bad):
+                for column, reason in r.problems:
+                    self._quarantine(r.line, column, reason, r.raw)
+                continue
+            state = known.setdefault(r.oid, _Known())
+            provenance = (self.provenance_prefix + str(r.line) + self.provenance_suffix
+                          if not r.extra else
+                          encode.provenance_json(line=r.line, extra=r.extra,
+                                                 **self.provenance_base))
             if kind == "encounters":
-                yield from self._encounter_events(oid, state, row, provenance, line)
+                yield from self._encounter_events(state, r, provenance)
             else:
-                yield from self._decision_events(oid, state, row, provenance, line)
+                yield from self._decision_events(state, r, provenance)
 
     @staticmethod
-    def _state(prefix: str, effective_at: datetime, fields: dict[str, str]) -> bytes:
+    def _state(prefix: str, effective_at: str, fields: dict[str, str]) -> bytes:
         """An event's JSON: constant head, effective time, then fields already in JSON."""
         body = "".join(f',"{k}":{v}' for k, v in fields.items())
-        return f'{prefix},"effective_at":"{encode.iso(effective_at)}"{body}}}'.encode()
+        return f'{prefix},"effective_at":"{effective_at}"{body}}}'.encode()
 
-    def _encounter_events(self, oid: UUID, state: _Known, row: dict[str, Any],
-                          provenance: str, line: int) -> Iterator[NewEvent]:
-        if row["status"] == "void":
+    def _encounter_events(self, state: _Known, r: prepare.Good, provenance: str
+                          ) -> Iterator[NewEvent]:
+        if r.void:
             if state.version == 0:
-                self._quarantine(line, "encounter_ref", "void of an unknown encounter", None)
+                self._quarantine(r.line, "encounter_ref",
+                                 f"void of an unknown encounter {r.ref}", None)
             elif state.voided:
                 self.report.unchanged += 1
             else:
                 state.version += 1
                 state.voided = True
                 self.report.voided += 1
-                yield self._event(domain.Encounter.Voided, oid, state.version,
-                                  effective_at=row["performed_at"], reason="voided at source",
+                yield self._event(domain.Encounter.Voided, r.oid, state.version,
+                                  effective_at=datetime.fromisoformat(r.effective_at),
+                                  reason="voided at source",
                                   provenance=domain.Provenance.model_validate_json(provenance))
             return
-        facts = encode.facts_json(row, self.pseudonymise(row["patient_ref"]))
-        sha = encode.sha256(facts)
+        fields = {"facts": r.payload, "facts_sha256": f'"{r.sha}"'}
         if state.version == 0:
-            state.version, state.facts_sha256, state.facts_text = 1, sha, facts
+            state.version, state.facts_sha256, state.facts_text = 1, r.sha, r.payload
             self.report.recorded += 1
-            state_bytes = self._state(
-                self.created_prefix, row["performed_at"],
-                {"facts": facts, "facts_sha256": f'"{sha}"', "provenance": provenance})
-            yield NewEvent(oid, 1, T_RECORDED, state_bytes)
+            yield NewEvent(r.oid, 1, T_RECORDED, self._state(
+                self.created_prefix, r.effective_at, {**fields, "provenance": provenance}))
             return
-        if state.facts_sha256 == sha and not state.voided:
+        if state.facts_sha256 == r.sha and not state.voided:
             self.report.unchanged += 1
             return
-        new_facts = json.loads(facts)
+        new_facts = json.loads(r.payload)
         old_facts = state.old_facts()
         changed = sorted(k for k in new_facts if old_facts.get(k) != new_facts[k]) or ["status"]
         state.version += 1
-        state.facts, state.facts_text, state.facts_sha256, state.voided = None, facts, sha, False
+        state.facts, state.facts_text, state.facts_sha256 = None, r.payload, r.sha
+        state.voided = False
         self.report.corrected += 1
-        state_bytes = self._state(
-            self.head_prefix, row["performed_at"],
-            {"facts": facts, "facts_sha256": f'"{sha}"', "changed": json.dumps(changed),
-             "provenance": provenance})
-        yield NewEvent(oid, state.version, T_CORRECTED, state_bytes)
+        yield NewEvent(r.oid, state.version, T_CORRECTED, self._state(
+            self.head_prefix, r.effective_at,
+            {**fields, "changed": json.dumps(changed), "provenance": provenance}))
 
-    def _decision_events(self, oid: UUID, state: _Known, row: dict[str, Any],
-                         provenance: str, line: int) -> Iterator[NewEvent]:
+    def _decision_events(self, state: _Known, r: prepare.Good, provenance: str
+                         ) -> Iterator[NewEvent]:
         if state.version == 0:
-            self._quarantine(
-                line, "encounter_ref",
-                f"unknown encounter {row['association']}/{row['encounter_ref']} (re-ingest "
-                "this file once the encounter is in the ledger)", None)
+            self._quarantine(r.line, "encounter_ref",
+                             f"unknown encounter {r.ref} (re-ingest this file once the "
+                             "encounter is in the ledger)", None)
             return
-        decision = encode.decision_json(row)
-        sha = encode.sha256(decision)
-        if sha in state.decision_hashes:
+        if r.sha in state.decision_hashes:
             self.report.unchanged += 1
             return
-        state.decision_hashes.add(sha)
+        state.decision_hashes.add(r.sha)
         state.version += 1
         self.report.decided += 1
-        effective = datetime.combine(row["decided_at"], time(0), tzinfo=PARIS)
-        state_bytes = self._state(
-            self.head_prefix, effective,
-            {"decision": decision, "decision_sha256": f'"{sha}"', "provenance": provenance})
-        yield NewEvent(oid, state.version, T_DECIDED, state_bytes)
+        yield NewEvent(r.oid, state.version, T_DECIDED, self._state(
+            self.head_prefix, r.effective_at,
+            {"decision": r.payload, "decision_sha256": f'"{r.sha}"', "provenance": provenance}))
+
+
+def _chunks(rows: Iterator[tuple[int, list[str]]], size: int
+            ) -> Iterator[list[tuple[int, list[str]]]]:
+    chunk: list[tuple[int, list[str]]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -10,7 +10,7 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.ingest import pipeline
+from ledger.ingest import pipeline, prepare
 from ledger.ingest.rows import ENCOUNTER_COLUMNS, ENCOUNTER_SCHEMA, parse_row
 from ledger.persistence import PydanticMapper, event_state
 from ledger.pseudonym import Pseudonymiser
@@ -67,9 +67,12 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     state = pipeline._Known(version=1, facts_text=json.dumps(recorded["facts"]),
                             facts_sha256=recorded["facts_sha256"])
     changed = {**record, "billed_amount": "40,00"}
-    row2, _ = parse_row(ENCOUNTER_SCHEMA, changed)
+    ctx = prepare.RowContext("encounters", tuple(changed), frozenset(ENCOUNTER_COLUMNS), ";",
+                             b"k" * 20)
+    (good,) = prepare.prepare(ctx, [(4, list(changed.values()))])
+    assert isinstance(good, prepare.Good)
     provenance = job.provenance_prefix + "4" + job.provenance_suffix
-    corrected = list(job._encounter_events(events[0].originator_id, state, row2, provenance, 4))
+    corrected = list(job._encounter_events(state, good, provenance))
     assert corrected[0].topic == pipeline.T_CORRECTED
     assert json.loads(corrected[0].state)["changed"] == ["billed_amount"]
     stored = StoredEvent(corrected[0].originator_id, 2, corrected[0].topic, corrected[0].state)

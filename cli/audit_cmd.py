@@ -1,0 +1,203 @@
+"""``claims audit extract|digest`` and ``claims verify [BUNDLE]``: the audit trail.
+
+``verify`` is a top-level command: ``cli.main`` registers it with ``app.command("verify")(verify)``
+(or adds ``verify_app``'s commands). Exit codes: 0 OK, 1 findings (a broken chain, a failing
+bundle, an extract refused), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli import render
+from cli.context import open_database, settings_from_env
+from ledger.errors import LedgerError
+
+app = typer.Typer(help="Audit trail: dispute extracts and chain digests.", no_args_is_help=True)
+verify_app = typer.Typer()
+
+DEFAULT_RULES = ["historical", "parity"]
+
+
+def _day(value: str, option: str) -> date:
+    from ledger.ingest.values import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def read_refs(path: Path) -> list[str]:
+    """Encounter references from a file: one per line (``#`` comments), or a CSV whose header
+    has an ``encounter_ref`` column."""
+    lines = [li.strip() for li in path.read_text(encoding="utf-8-sig").splitlines()]
+    lines = [li for li in lines if li and not li.startswith("#")]
+    if lines and "encounter_ref" in lines[0].lower():
+        sep = ";" if lines[0].count(";") >= lines[0].count(",") else ","
+        header = [h.strip().lower() for h in lines[0].split(sep)]
+        col = header.index("encounter_ref")
+        return [row.split(sep)[col].strip() for row in lines[1:] if len(row.split(sep)) > col]
+    return lines
+
+
+@app.command("extract")
+def extract_cmd(
+    association: Annotated[str, typer.Option("--association", help="Association code, "
+                                                                   "e.g. SOS-75.")],
+    date_from: Annotated[str, typer.Option("--from", help="First act date (YYYY-MM-DD).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last act date, included.")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle folder to create (or zip file).")],
+    rules: Annotated[list[str] | None, typer.Option(
+        "--rules", help="Rule set(s); the first is the base. Default: historical, parity.")]
+    = None,
+    encounters: Annotated[Path | None, typer.Option(
+        "--encounters", help="Only these encounters: a file of references, one per line.")]
+    = None,
+    as_zip: Annotated[bool, typer.Option("--zip", help="Write a .zip instead of a folder.")]
+    = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Write a verifiable audit extract of one association and period (for a dispute).
+
+    The bundle holds every encounter's full event history with provenance, its explanation under
+    each rule set, totals, proofs tying each event to the ledger's chain head, the rule sets,
+    a PDF report and a README. It never contains another association's data.
+    """
+    start, end = _day(date_from, "--from"), _day(date_to, "--to")
+    refs = None
+    if encounters is not None:
+        try:
+            refs = read_refs(encounters)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--encounters") from None
+    from ledger.audit.extract import extract
+
+    settings = settings_from_env()
+    conn_info = open_database(settings)
+    try:
+        with conn_info.connect() as conn:
+            summary = extract(conn, association, start, end, rules or DEFAULT_RULES, out,
+                              refs, actor=settings.actor, as_zip=as_zip)
+    except LedgerError as exc:
+        render.err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if json_output:
+        render.emit_json(summary_json(summary))
+        return
+    typer.echo(f"audit extract written: {summary.path}")
+    typer.echo(f"  {association}, {start} to {end}: {summary.encounters} encounters, "
+               f"{summary.events} events, ledger position {summary.position}")
+    typer.echo(f"  chain head {summary.chain_head}\n  merkle root {summary.merkle_root}\n")
+    typer.echo(render.table(
+        ["rule set", "encounters", "total", "difference"],
+        [[t.name, t.encounters, t.total, t.difference] for t in summary.totals]))
+    typer.echo(f"\ninsurer paid: {summary.insurer_paid:.2f}")
+    if summary.missing_refs:
+        render.err(f"warning: {len(summary.missing_refs)} requested encounters not found in "
+                   f"{association} for the period: {', '.join(summary.missing_refs[:20])}")
+
+
+def summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "path": str(summary.path), "association": summary.association,
+        "from": summary.date_from.isoformat(), "to": summary.date_to.isoformat(),
+        "position": summary.position, "chain_head": summary.chain_head,
+        "merkle_root": summary.merkle_root, "encounters": summary.encounters,
+        "events": summary.events, "insurer_paid": summary.insurer_paid,
+        "totals": [{"rule_set": t.name, "content_hash": t.content_hash,
+                    "encounters": t.encounters, "total": t.total, "difference": t.difference}
+                   for t in summary.totals],
+        "missing_refs": summary.missing_refs, "files": summary.files,
+    }
+
+
+@app.command("digest")
+def digest_cmd(
+    list_all: Annotated[bool, typer.Option("--list", help="List recorded digests instead.")]
+    = False,
+    note: Annotated[str | None, typer.Option(help="Why this digest is recorded.")] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record the chain head (position, link) as a digest to hand out, or list digests."""
+    from ledger.audit.digest import list_digests, record_digest
+
+    settings = settings_from_env()
+    with open_database(settings).connect() as conn:
+        digests = list_digests(conn) if list_all else [
+            record_digest(conn, actor=settings.actor, note=note)]
+    rows: list[dict[str, Any]] = [
+        {"position": d.position, "link": d.link, "recorded_at": d.recorded_at.isoformat(),
+         "actor": d.actor, "merkle_root": d.merkle_root, "note": d.note} for d in digests]
+    if json_output:
+        render.emit_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['recorded_at']}  position {r['position']}  link {r['link']}  "
+                   f"{r['actor']}{'  ' + r['note'] if r['note'] else ''}")
+
+
+@verify_app.command("verify")
+def verify(
+    bundle: Annotated[Path | None, typer.Argument(
+        help="An audit bundle (folder or zip) to check offline. Without it: the ledger's "
+             "hash chain in the database.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Verify the ledger's hash chain, or an audit bundle offline; name the first failure."""
+    if bundle is not None:
+        _verify_bundle(bundle, json_output)
+    else:
+        _verify_database(json_output)
+
+
+def _verify_bundle(bundle: Path, json_output: bool) -> None:
+    from ledger.audit.bundle_verify import verify_bundle
+
+    problems = verify_bundle(bundle)
+    if json_output:
+        render.emit_json({"bundle": str(bundle), "ok": not problems,
+                          "problems": [p._asdict() for p in problems]})
+    elif problems:
+        render.err(f"bundle {bundle} does NOT verify: {len(problems)} problem(s)")
+        for p in problems[:50]:
+            render.err(f"  {p.render()}")
+    else:
+        typer.echo(f"bundle {bundle}: OK (every file, event, proof and total checks)")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _verify_database(json_output: bool) -> None:
+    from ledger.audit.verify import verify_chain
+
+    with open_database(settings_from_env(), init=False).connect() as conn:
+        row = conn.execute("SELECT to_regclass('claims_chain')").fetchone()
+        if row is None or row[0] is None:
+            render.err("error: no ledger in this database yet (run `claims init`)")
+            raise typer.Exit(1)
+        report = verify_chain(conn)
+    brk = report.first_break
+    if json_output:
+        render.emit_json({
+            "ok": report.ok, "events_checked": report.events_checked,
+            "head_position": report.head_position, "head_link": report.head_link,
+            "unchained": report.unchained, "digests_checked": report.digests_checked,
+            "first_break": brk._asdict() if brk else None})
+    elif brk is not None:
+        render.err(f"chain BROKEN at position {brk.position} ({brk.kind}): {brk.message}")
+        render.err(f"  positions 1..{report.head_position} verify "
+                   f"(last good link {report.head_link})")
+    else:
+        typer.echo(f"chain OK: {report.events_checked} events, head position "
+                   f"{report.head_position}, link {report.head_link}, "
+                   f"{report.digests_checked} digests checked")
+        if report.unchained:
+            typer.echo(f"  {report.unchained} events after the head are not chained yet "
+                       "(they are chained by the next write)")
+    if not report.ok:
+        raise typer.Exit(1)

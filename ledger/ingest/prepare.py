@@ -1,0 +1,111 @@
+"""Per-row work of an ingest that needs no database: parse, validate, pseudonymise, encode.
+
+Pure functions over plain values, so large files can spread them over worker processes while
+the main process does what needs the database (lookups, COPY, the hash chain). A prepared row is
+either ``Good`` (everything the events need, already JSON) or ``Bad`` (the problems found and the
+row's text with the patient identifier pseudonymised).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+from uuid import UUID
+
+from ledger import domain
+from ledger.ingest import encode, reader
+from ledger.ingest.rows import DECISION_SCHEMA, ENCOUNTER_SCHEMA, RowParser
+from ledger.pseudonym import Pseudonymiser
+
+
+class Good(NamedTuple):
+    line: int
+    oid: UUID
+    ref: str             # "ASSOCIATION/REF", for messages
+    void: bool
+    payload: str         # facts JSON (encounters) or decision JSON (decisions)
+    sha: str             # SHA-256 of the payload
+    effective_at: str    # ISO time: the act, or the decision day at midnight (Paris)
+    extra: dict[str, str]
+
+
+class Bad(NamedTuple):
+    line: int
+    problems: list[tuple[str | None, str]]
+    raw: str
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What preparing a row needs to know about its file (picklable, sent once per chunk)."""
+
+    kind: str
+    header: tuple[str, ...]
+    known_columns: frozenset[str]
+    separator: str
+    key: bytes = field(repr=False)
+
+
+def pseudonymised_text(ctx: RowContext, fields: list[str], pseudonymise: Pseudonymiser) -> str:
+    """The row's text with the patient identifier replaced by its pseudonym."""
+    safe = list(fields)
+    if "patient_ref" in ctx.header:
+        i = ctx.header.index("patient_ref")
+        if i < len(safe) and safe[i].strip():
+            safe[i] = pseudonymise(safe[i])
+    out = io.StringIO()
+    csv.writer(out, delimiter=ctx.separator, lineterminator="").writerow(safe)
+    return out.getvalue()
+
+
+def prepare(ctx: RowContext, rows: Iterable[tuple[int, list[str]]]) -> list[Good | Bad]:
+    """Prepare a chunk of rows; see the module docstring."""
+    pseudonymise = Pseudonymiser(ctx.key)
+    encounters = ctx.kind == "encounters"
+    parse = RowParser(ENCOUNTER_SCHEMA if encounters else DECISION_SCHEMA, list(ctx.header))
+    width = len(ctx.header)
+    has_extra = any(h not in ctx.known_columns for h in ctx.header)
+    out: list[Good | Bad] = []
+    for line, fields in rows:
+        if fields and fields[0].startswith(reader.BAD_LINE_MARK):
+            fields = [fields[0][len(reader.BAD_LINE_MARK):], *fields[1:]]
+            out.append(Bad(line, [(None, "line is not valid UTF-8 (Windows-1252 bytes in a "
+                                         "UTF-8 file?)")],
+                           pseudonymised_text(ctx, fields, pseudonymise)))
+            continue
+        if len(fields) != width:
+            out.append(Bad(line, [(None, f"row has {len(fields)} fields, the header has {width}")],
+                           pseudonymised_text(ctx, fields, pseudonymise)))
+            continue
+        row, problems = parse(fields)
+        if problems:
+            out.append(Bad(line, problems, pseudonymised_text(ctx, fields, pseudonymise)))
+            continue
+        extra = ({k: v for k, v in zip(ctx.header, fields, strict=True)
+                  if k not in ctx.known_columns} if has_extra else {})
+        oid = domain.encounter_id(row["association"], row["encounter_ref"])
+        ref = f"{row['association']}/{row['encounter_ref']}"
+        if encounters:
+            payload = encode.facts_json(row, pseudonymise(row["patient_ref"]))
+            effective = encode.iso(row["performed_at"])
+            void = row["status"] == "void"
+        else:
+            payload = encode.decision_json(row)
+            effective = f"{row['decided_at'].isoformat()}T00:00:00{_paris_midnight(row)}"
+            void = False
+        assert effective is not None
+        out.append(Good(line, oid, ref, void, payload, encode.sha256(payload), effective, extra))
+    return out
+
+
+def _paris_midnight(row: dict[str, object]) -> str:
+    from datetime import datetime, time
+
+    from projections.facts import PARIS
+
+    day = row["decided_at"]
+    moment = datetime.combine(day, time(0), tzinfo=PARIS)  # type: ignore[arg-type]
+    return moment.isoformat()[19:]

@@ -1,0 +1,173 @@
+"""Audit extracts on a real PostgreSQL: verified offline, tamper-evident, one association only."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.audit import bundle as b
+from ledger.audit.bundle_verify import verify_bundle
+from ledger.audit.collect import ChainBrokenError
+from ledger.audit.digest import list_digests
+from ledger.audit.extract import BundleSummary, extract
+from ledger.domain import encounter_id
+from tests.integration.audit.conftest import B_PATIENTS, B_REFS, DOCTOR_B, A, B, FakeRules
+from tests.integration.audit.test_chain import _as_superuser, _position_of_b
+
+SEPT = (date(2023, 9, 1), date(2023, 9, 30))
+
+
+def _extract(conn: Any, out: Path, **kw: Any) -> BundleSummary:
+    return extract(conn, A, *SEPT, ["historical", "parity"], out, actor="lawyer@test",
+                   rules=FakeRules(), **kw)
+
+
+def test_extract_verifies_and_adds_up(two_associations: Any, tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "bundle")
+    assert verify_bundle(summary.path) == []
+    assert summary.encounters == 3  # E-A4 is in October
+    historical, parity = summary.totals
+    # E-A1 SOS visit 35, E-A2 SAS consultation 25+15, E-A3 C15 consultation 25+15.
+    assert historical.total == Decimal("115.00")
+    assert parity.total == Decimal("130.00") and parity.difference == Decimal("15.00")
+    assert summary.insurer_paid == Decimal("75.00")
+    lines = (summary.path / b.ENCOUNTERS).read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["encounter_ref"] == "E-A1"
+    topics = [e["topic"].rsplit(".", 1)[-1] for e in first["events"]]
+    assert topics == ["Recorded", "Corrected", "Decided"]
+    assert first["events"][0]["provenance"]["file_name"] == "mixed.csv"
+    manifest = json.loads((summary.path / b.MANIFEST).read_text())
+    assert manifest["ledger"]["chain_head_link"] == summary.chain_head
+    assert list_digests(two_associations)[-1].merkle_root == summary.merkle_root
+
+
+def test_zip_bundle_and_encounter_list(two_associations: Any, tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "only", encounter_refs=["E-A2", "E-X"],
+                       as_zip=True)
+    assert summary.path.suffix == ".zip" and summary.encounters == 1
+    assert summary.missing_refs == ["E-X"]
+    assert verify_bundle(summary.path) == []
+    # A second extract after more events still verifies: the proofs are against its own head.
+    again = _extract(two_associations, tmp_path / "again")
+    assert verify_bundle(again.path) == [] and again.position > summary.position - 1
+
+
+def test_each_changed_byte_is_named(two_associations: Any, tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "bundle")
+    files = sorted(p for p in summary.path.rglob("*") if p.is_file())
+    assert {p.name for p in files} >= {b.MANIFEST, b.SEAL, b.REPORT, b.PROOFS, b.README}
+    for path in files:
+        original = path.read_bytes()
+        changed = bytearray(original)
+        i = len(changed) // 2
+        changed[i] = changed[i] ^ 0x01
+        path.write_bytes(bytes(changed))
+        name = path.relative_to(summary.path).as_posix()
+        problems = verify_bundle(summary.path)
+        assert problems, f"a changed byte in {name} went unnoticed"
+        assert any(name in p.render() for p in problems), (name, problems)
+        path.write_bytes(original)
+    assert verify_bundle(summary.path) == []
+
+
+def test_consistent_forgery_is_still_caught(two_associations: Any, tmp_path: Path) -> None:
+    """Rewriting an amount and re-hashing every file still breaks the event's proof."""
+    summary = _extract(two_associations, tmp_path / "bundle")
+    path = summary.path / b.ENCOUNTERS
+    path.write_text(path.read_text().replace("45.00", "55.00"))
+    manifest = json.loads((summary.path / b.MANIFEST).read_text())
+    for entry in manifest["files"]:
+        entry["sha256"] = b.sha256_hex((summary.path / entry["path"]).read_bytes())
+    raw = b.json_bytes(manifest)
+    (summary.path / b.MANIFEST).write_bytes(raw)
+    (summary.path / b.SEAL).write_text(b.seal_text(raw))
+    problems = verify_bundle(summary.path)
+    assert any("does not match its proof's leaf" in p.message for p in problems), problems
+
+
+def test_no_value_of_another_association(two_associations: Any, tmp_path: Path) -> None:
+    conn = two_associations
+    summary = _extract(conn, tmp_path / "bundle")
+    b_ids = [str(encounter_id(B, ref)) for ref in B_REFS]
+    pseudonyms = [r[0] for r in conn.execute(
+        "SELECT DISTINCT patient_pseudonym FROM encounter_fact_versions WHERE association = %s",
+        (B,)).fetchall()]
+    forbidden = [B, DOCTOR_B, *B_REFS, *B_PATIENTS, *b_ids, *pseudonyms, "B92"]
+    texts = {p.name: p.read_bytes().decode("latin-1") for p in summary.path.rglob("*")
+             if p.is_file()}
+    texts["report.pdf (text)"] = _pdf_text(summary.path / b.REPORT)
+    for name, text in texts.items():
+        for value in forbidden:
+            assert value not in text, f"{value!r} of association {B} found in {name}"
+    # And no patient identifier of A in clear either.
+    for name, text in texts.items():
+        assert "PA-1" not in text and "PA-2" not in text, name
+
+
+def test_report_pdf_renders_and_cites_hashes(two_associations: Any, tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+    from PIL import ImageStat
+
+    summary = _extract(two_associations, tmp_path / "bundle")
+    pdf = pdfium.PdfDocument(str(summary.path / b.REPORT))
+    try:
+        assert len(pdf) >= 3
+        image = pdf[0].render(scale=1).to_pil().convert("L")
+        assert ImageStat.Stat(image).stddev[0] > 5, "page 1 is blank"
+    finally:
+        pdf.close()
+    text = _pdf_text(summary.path / b.REPORT)
+    assert summary.chain_head in text and summary.merkle_root in text
+    for total in summary.totals:
+        assert total.content_hash in text
+    assert "E-A3" in text and "115.00" in text
+
+
+def test_no_extract_from_a_tampered_ledger(two_associations: Any, tmp_path: Path) -> None:
+    conn = two_associations
+    pos = _position_of_b(conn)
+    _as_superuser(conn, "UPDATE claimsledger_events SET originator_version = 9 "
+                        "WHERE notification_id = %s", (pos,))
+    with pytest.raises(ChainBrokenError, match=f"position {pos}"):
+        _extract(conn, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
+def _pdf_text(path: Path) -> str:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        return "\n".join(page.get_textpage().get_text_range() for page in pdf)
+    finally:
+        pdf.close()
+
+
+def test_zip_member_changed(two_associations: Any, tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "z", as_zip=True)
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(summary.path) as src, zipfile.ZipFile(forged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == b.TOTALS:
+                data = data.replace(b"115.00", b"215.00")
+            dst.writestr(item, data)
+    problems = verify_bundle(forged)
+    assert any(p.file == b.TOTALS for p in problems)
+
+
+def test_with_the_project_rule_engine(two_associations: Any, tmp_path: Path) -> None:
+    """The real tariff engine (skipped until ``projections.rules`` provides it)."""
+    pytest.importorskip("projections.rules.loader")
+    pytest.importorskip("projections.rules.interpreter")
+    summary = extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "real",
+                      actor="lawyer@test")
+    assert verify_bundle(summary.path) == []
+    assert summary.totals[1].difference >= 0  # parity never pays less than historical
