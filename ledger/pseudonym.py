@@ -15,8 +15,8 @@ class Pseudonymiser:
     def __init__(self, key: bytes):
         if len(key) < 16:
             raise ValueError("the pseudonymisation key must be at least 16 bytes")
-        self._key = key
+        self.key = key
 
     def __call__(self, identifier: str) -> str:
-        digest = hmac.digest(self._key, identifier.strip().encode("utf-8"), "sha256")
+        digest = hmac.digest(self.key, identifier.strip().encode("utf-8"), "sha256")
         return "ph_" + digest[:16].hex()
