@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from ledger.audit import bundle as b
+from ledger.audit.chain import event_digest_from_hash
 from ledger.audit.merkle import leaf_hash, verify_inclusion
-from ledger.audit.verify import event_digest_from_hash
 
 
 class BundleProblem(NamedTuple):

@@ -19,6 +19,14 @@ def event_digest(
     position: int, originator_id: UUID, version: int, topic: str, state: bytes
 ) -> bytes:
     """The part of a link that depends on the stored event alone."""
+    return event_digest_from_hash(position, originator_id, version, topic,
+                                  hashlib.sha256(state).digest())
+
+
+def event_digest_from_hash(
+    position: int, originator_id: UUID, version: int, topic: str, state_sha256: bytes
+) -> bytes:
+    """``event_digest`` given the SHA-256 of the state instead of the state."""
     topic_bytes = topic.encode("utf-8")
     return (
         struct.pack(">Q", position)
@@ -26,7 +34,7 @@ def event_digest(
         + struct.pack(">Q", version)
         + struct.pack(">I", len(topic_bytes))
         + topic_bytes
-        + hashlib.sha256(state).digest()
+        + state_sha256
     )
 
 

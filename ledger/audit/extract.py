@@ -277,8 +277,8 @@ def _write(
 
 
 def _proofs(got: Collected, included: list[StoredEventRecord]) -> dict[str, Any]:
+    from ledger.audit.chain import event_digest_from_hash
     from ledger.audit.merkle import leaf_hash
-    from ledger.audit.verify import event_digest_from_hash
 
     entries = []
     for e in sorted(included, key=lambda e: e.position):

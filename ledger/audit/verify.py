@@ -15,36 +15,19 @@ so memory does not grow with the log. The SHA-256 of each event's state is compu
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from uuid import UUID
 
 from psycopg import pq
 
 from ledger.application import EVENTS_TABLE
-from ledger.audit.chain import GENESIS
+from ledger.audit.chain import GENESIS, event_digest_from_hash
 from ledger.audit.merkle import MerkleBuilder, leaf_hash
 
 #: Rows fetched per round trip from each server-side cursor.
 CHUNK_ROWS = 10_000
-
-
-def event_digest_from_hash(
-    position: int, originator_id: UUID, version: int, topic: str, state_sha256: bytes
-) -> bytes:
-    """``chain.event_digest`` given the SHA-256 of the state instead of the state."""
-    topic_bytes = topic.encode("utf-8")
-    return (
-        struct.pack(">Q", position)
-        + originator_id.bytes
-        + struct.pack(">Q", version)
-        + struct.pack(">I", len(topic_bytes))
-        + topic_bytes
-        + state_sha256
-    )
 
 
 class ChainBreak(NamedTuple):

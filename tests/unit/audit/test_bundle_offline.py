@@ -9,8 +9,7 @@ from uuid import uuid4
 
 from ledger.audit import bundle as b
 from ledger.audit.bundle_verify import verify_bundle
-from ledger.audit.chain import event_digest, next_link
-from ledger.audit.verify import event_digest_from_hash
+from ledger.audit.chain import event_digest, event_digest_from_hash, next_link
 
 
 def test_digest_from_state_hash_is_the_chain_digest() -> None:
