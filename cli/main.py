@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit_cmd, render
+from cli import audit_cmd, render, synth_cmd
 from cli.compare_cmd import compare_cmd, replay_cmd
 from cli.context import open_database, settings_from_env
 from cli.demo_cmd import demo_cmd
@@ -71,10 +71,10 @@ app.command("explain")(explain_cmd)
 app.command("demo")(demo_cmd)
 app.command("verify")(audit_cmd.verify)
 app.add_typer(audit_cmd.app, name="audit")
+app.command("synth")(synth_cmd.synth)
 
 _OPTIONAL_GROUPS = (
     ("cli.rules_cmd", "app", "rules"),
-    ("cli.synth_cmd", "app", None),
 )
 
 
