@@ -33,9 +33,9 @@ def line(label: str, value: float, unit: str, base_label: str = "", base: float 
 def synth(out: Path, encounters: int, associations: int) -> Path:
     from ledger.synth import generate
 
-    generate(out, associations=associations, start=date(2023, 1, 1), end=date(2023, 12, 31),
-             encounters=encounters, seed=42)
-    return out / "encounters.csv"
+    result = generate(out, associations=associations, start=date(2023, 1, 1),
+                      end=date(2023, 12, 31), encounters=encounters, seed=42)
+    return result.encounters_path
 
 
 def fresh(admin_url: str, name: str) -> Connection:

@@ -55,9 +55,7 @@ def demo_cmd(
     typer.echo(f"1/4 synthetic exports → {out}  (DEMO data, demo pseudonymisation key)")
     result = generate(out, associations=associations, start=date(2023, 1, 1),
                       end=date(2023, 12, 31), encounters=encounters, seed=seed)
-    files = [p for p in (out / "encounters.csv", out / "encounters_corrections.csv",
-                         out / "decisions.csv") if p.exists()]
-    del result
+    files = [result.encounters_path, result.corrections_path, result.decisions_path]
     typer.echo("2/4 embedded PostgreSQL, fresh demo database")
     conn_info = _fresh_demo_database(settings.home)
     init_schema(conn_info, conn_info.library_env())
