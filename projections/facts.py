@@ -8,7 +8,7 @@ relation (DuckDB or PostgreSQL), see ``FACT_COLUMNS``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -46,7 +46,9 @@ class EncounterFacts:
         """Seconds from regulation to act (true elapsed time, DST-safe), or None."""
         if self.regulated_at is None:
             return None
-        return int((self.performed_at - self.regulated_at).total_seconds())
+        # Subtract instants in UTC: two Paris-aware datetimes subtract as wall-clock times.
+        return int((self.performed_at.astimezone(UTC)
+                    - self.regulated_at.astimezone(UTC)).total_seconds())
 
 
 #: Columns of the relation the batch evaluator reads (SQL types, DuckDB/PostgreSQL).

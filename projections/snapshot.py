@@ -22,7 +22,7 @@ _SELECT = """
 SELECT encounter_id::text, association, encounter_ref, regulation_origin, act, doctor_rpps,
        treating_doctor, pdsa, patient_birth_year, performed_at,
        (performed_at AT TIME ZONE 'Europe/Paris') AS performed_local,
-       extract(epoch FROM performed_at - regulated_at)::bigint AS delay_seconds
+       trunc(extract(epoch FROM performed_at - regulated_at))::bigint AS delay_seconds
 FROM ({source}) f
 """
 
