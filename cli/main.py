@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit_cmd, render, synth_cmd
+from cli import audit_cmd, render, rules_cmd, synth_cmd
 from cli.compare_cmd import compare_cmd, replay_cmd
 from cli.context import open_database, settings_from_env
 from cli.demo_cmd import demo_cmd
@@ -72,30 +72,8 @@ app.command("demo")(demo_cmd)
 app.command("verify")(audit_cmd.verify)
 app.add_typer(audit_cmd.app, name="audit")
 app.command("synth")(synth_cmd.synth)
+app.add_typer(rules_cmd.app, name="rules")
 
-_OPTIONAL_GROUPS = (
-    ("cli.rules_cmd", "app", "rules"),
-)
-
-
-def _register_optional() -> None:
-    import importlib
-
-    for module, attr, name in _OPTIONAL_GROUPS:
-        try:
-            sub = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        if name:
-            app.add_typer(sub, name=name)
-        else:
-            for command in sub.registered_commands:
-                app.registered_commands.append(command)
-
-
-_register_optional()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 from eventsourcing.utils import get_topic
@@ -132,7 +133,7 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
     conn.execute("CREATE TABLE rebuild_fact_versions (LIKE encounter_fact_versions)")
     conn.execute("CREATE TABLE rebuild_decisions (LIKE encounter_decisions)")
     bounds = [upto * i // max(workers, 1) for i in range(max(workers, 1) + 1)]
-    ranges = list(zip(bounds, bounds[1:], strict=False))
+    ranges = list(pairwise(bounds))
 
     def project(after: int, until: int) -> None:
         own = connect() if connect else None
