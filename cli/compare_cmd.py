@@ -34,6 +34,12 @@ def _as_of(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
+        exact = datetime.fromisoformat(value)
+        if exact.tzinfo is not None:
+            return exact
+    except ValueError:
+        pass
+    try:
         return parse_datetime(value if " " in value or "T" in value else value + " 00:00")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -103,7 +109,8 @@ def compare_cmd(
     date_from: Annotated[str | None, typer.Option("--from", help="First act day (YYYY-MM-DD).")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last act day, inclusive.")] = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Use the facts as the ledger knew them at this time.")] = None,
+        "--as-of", help="Use the facts as the ledger knew them at this time (a date, a Paris "
+        "time, or an ISO time with offset).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
 ) -> None:
     """Payout under BASE and ALT and the difference ALT − BASE (e.g. the cost of the SNP exclusion).

@@ -6,6 +6,7 @@ Only ``cli/`` prints. Exit codes: 0 success, 1 findings or rejected input (with 
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
@@ -16,6 +17,9 @@ from cli.context import open_database, settings_from_env
 from cli.demo_cmd import demo_cmd
 from cli.explain_cmd import explain_cmd
 from cli.ingest_cmd import ingest
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (containers); it is not the user's concern.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 app = typer.Typer(
     name="claims",

@@ -77,7 +77,7 @@ def snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
             duck.execute("SET TimeZone = 'UTC'")
             duck.execute(
                 f"COPY (SELECT * FROM read_csv('{csv_path}', header=false, "
-                f"columns={{{columns}}})) "
+                f"columns={{{columns}}}, delim=',', quote='\"', escape='\"', auto_detect=false)) "
                 f"TO '{partial}' (FORMAT parquet)"
             )
         partial.rename(target)
