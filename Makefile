@@ -24,6 +24,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),)
+	$(BIN)/python -m bench.compare_bench $(if $(COMPARE_SIZE),--size $(COMPARE_SIZE),)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

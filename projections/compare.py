@@ -106,24 +106,13 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
             FROM ({lines}) l JOIN facts f ON f.encounter_id = l.encounter_id
             WHERE {_period(date_from, date_to)}
             GROUP BY {group} ORDER BY {group}"""
-    else:
-        per = """
-            SELECT encounter_id, sum(amount) AS amount FROM {src} GROUP BY 1"""
-        body = f"""
-            SELECT {', '.join(select_keys) + ',' if keys else ''}
-                   count(*) AS encounters,
-                   coalesce(sum(b.amount), 0) AS base_total,
-                   coalesce(sum(a.amount), 0) AS alt_total
-            FROM facts f
-            LEFT JOIN ({per.format(src='base_lines')}) b ON b.encounter_id = f.encounter_id
-            LEFT JOIN ({per.format(src='alt_lines')}) a ON a.encounter_id = f.encounter_id
-            WHERE {_period(date_from, date_to)}
-            {('GROUP BY ' + group + ' ORDER BY ' + group) if keys else ''}"""
-    query = f"""
+        query = f"""
         WITH facts AS ({facts}),
              base_lines AS ({base_sql}),
              alt_lines AS ({alt_sql})
         {body}"""
+    else:
+        query = _grouped_query(facts, base, alt, keys, date_from, date_to)
     with duckdb.connect() as duck:
         duck.execute("SET TimeZone = 'UTC'")
         cur = duck.execute(query)
@@ -137,8 +126,7 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
         row.update(encounters=int(r["encounters"]), base_total=base_total, alt_total=alt_total,
                    difference=alt_total - base_total)
         rows.append(row)
-    totals = _totals(parquet, base_sql, alt_sql, facts, date_from, date_to) if "code" in keys \
-        else _sum_rows(rows)
+    totals = _totals(facts, base, alt, date_from, date_to) if "code" in keys else _sum_rows(rows)
     return CompareResult(base.name, alt.name, as_of, tuple(keys), rows, totals)
 
 
@@ -149,19 +137,35 @@ def _sum_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "alt_total": alt_total, "difference": alt_total - base_total}
 
 
-def _totals(parquet: Path, base_sql: str, alt_sql: str, facts: str,
-            date_from: date | None, date_to: date | None) -> dict[str, Any]:
+def _grouped_query(facts: str, base: Any, alt: Any, keys: list[str], date_from: date | None,
+                   date_to: date | None) -> str:
+    """Totals per group under both rule sets: one pass per rule set, no join to the facts."""
+    from projections.rules.batch import payout_totals_sql
+
+    group = ", ".join(str(i + 1) for i in range(len(keys)))
+
+    def grouped(rule_set: Any) -> str:
+        keys_sql = "".join(f"{_KEY_SQL[k]} AS {k}, " for k in keys)
+        return f"""
+            SELECT {keys_sql}count(*) AS encounters, coalesce(sum(f.amount), 0) AS total
+            FROM ({payout_totals_sql(rule_set, "facts")}) f
+            WHERE {_period(date_from, date_to)} {f"GROUP BY {group}" if keys else ""}"""
+
+    join = f"USING ({', '.join(keys)})" if keys else "ON TRUE"
+    return f"""
+        WITH facts AS ({facts})
+        SELECT {''.join(f'b.{k}, ' for k in keys)}b.encounters, b.total AS base_total,
+               a.total AS alt_total
+        FROM ({grouped(base)}) b JOIN ({grouped(alt)}) a {join}
+        {'ORDER BY ' + group if keys else ''}"""
+
+
+def _totals(facts: str, base: Any, alt: Any, date_from: date | None, date_to: date | None
+            ) -> dict[str, Any]:
     """Totals when rows are per code: encounters are counted once, not once per code."""
-    query = f"""
-        WITH facts AS ({facts}), base_lines AS ({base_sql}), alt_lines AS ({alt_sql})
-        SELECT count(*),
-               coalesce(sum((SELECT sum(amount) FROM base_lines b
-                             WHERE b.encounter_id = f.encounter_id)), 0),
-               coalesce(sum((SELECT sum(amount) FROM alt_lines a
-                             WHERE a.encounter_id = f.encounter_id)), 0)
-        FROM facts f WHERE {_period(date_from, date_to)}"""
     with duckdb.connect() as duck:
-        row = duck.execute(query).fetchone()
+        duck.execute("SET TimeZone = 'UTC'")
+        row = duck.execute(_grouped_query(facts, base, alt, [], date_from, date_to)).fetchone()
     assert row is not None
     base_total = Decimal(row[1]).quantize(Decimal("0.01"))
     alt_total = Decimal(row[2]).quantize(Decimal("0.01"))

@@ -56,7 +56,8 @@ def _calendar_sql(rule_set: RuleSet, facts_relation: str) -> str:
     return f"""
 rs_hol(d) AS (VALUES {holidays}),
 rs_base AS (
-    SELECT f.encounter_id, f.encounter_ref, f.doctor_rpps, f.performed_at,
+    SELECT f.encounter_id, f.encounter_ref, f.doctor_rpps, f.performed_at, f.association,
+           f.performed_local,
            f.regulation_origin, f.act, f.delay_seconds, f.treating_doctor, f.pdsa,
            f.patient_birth_year,
            CAST(f.performed_local AS DATE) AS d_,
@@ -118,7 +119,35 @@ def payout_lines_sql(rule_set: RuleSet, facts_relation: str = "facts") -> str:
         one per granted line (encounters granted nothing have no row).
     """
     stages, granted = _stages_sql(rule_set)
-    values = []
+    values = [f"({code}, CASE WHEN {granted[i]} THEN {price} END)"
+              for i, (code, price) in enumerate(_code_prices(rule_set))]
+    return f"""WITH {_calendar_sql(rule_set, facts_relation)},{stages}
+SELECT c.encounter_id, l.code, CAST(l.amount AS {MONEY}) AS amount
+FROM rs_cap c, LATERAL (VALUES {', '.join(values)}) AS l(code, amount)
+WHERE l.amount IS NOT NULL"""
+
+
+def payout_totals_sql(rule_set: RuleSet, facts_relation: str = "facts") -> str:
+    """Each encounter's total payout with its association and Paris time, without a join.
+
+    The granted prices are summed in one expression per encounter, so grouping the result
+    (by association, month) needs no join back to the facts: the fast path of ``compare``.
+
+    Returns:
+        SQL text yielding ``(encounter_id, association, performed_local, amount)``, one row per
+        fact (amount 0.00 when nothing is granted).
+    """
+    stages, granted = _stages_sql(rule_set)
+    terms = " + ".join(f"(CASE WHEN {granted[i]} THEN coalesce({price}, 0) ELSE 0 END)"
+                       for i, (_, price) in enumerate(_code_prices(rule_set)))
+    return f"""WITH {_calendar_sql(rule_set, facts_relation)},{stages}
+SELECT encounter_id, association, performed_local, CAST({terms or '0'} AS {MONEY}) AS amount
+FROM rs_cap"""
+
+
+def _code_prices(rule_set: RuleSet) -> list[tuple[str, str]]:
+    """Per rule id (in order), the SQL of its code and of its price, by rule version."""
+    out = []
     for i, rid in enumerate(rule_set.rule_ids()):
         versions = [r for r in rule_set.rules if r.id == rid]
         codes = {r.code for r in versions}
@@ -131,11 +160,8 @@ def payout_lines_sql(rule_set: RuleSet, facts_relation: str = "facts") -> str:
             price = "(CASE " + " ".join(
                 f"WHEN v_{i} = {n} THEN {price_sql(rule_set.parameters[r.code])}"
                 for n, r in enumerate(versions)) + " END)"
-        values.append(f"({code}, CASE WHEN {granted[i]} THEN {price} END)")
-    return f"""WITH {_calendar_sql(rule_set, facts_relation)},{stages}
-SELECT c.encounter_id, l.code, CAST(l.amount AS {MONEY}) AS amount
-FROM rs_cap c, LATERAL (VALUES {', '.join(values)}) AS l(code, amount)
-WHERE l.amount IS NOT NULL"""
+        out.append((code, price))
+    return out
 
 
 def payout_sql(rule_set: RuleSet, facts_relation: str = "facts") -> str:
@@ -148,7 +174,4 @@ def payout_sql(rule_set: RuleSet, facts_relation: str = "facts") -> str:
     Returns:
         SQL text yielding rows ``(encounter_id VARCHAR, amount DECIMAL(12,2))``, one per fact.
     """
-    return f"""WITH rs_lines AS ({payout_lines_sql(rule_set, facts_relation)})
-SELECT f.encounter_id, CAST(coalesce(sum(l.amount), 0) AS {MONEY}) AS amount
-FROM {facts_relation} f LEFT JOIN rs_lines l ON l.encounter_id = f.encounter_id
-GROUP BY f.encounter_id"""
+    return f"SELECT encounter_id, amount FROM ({payout_totals_sql(rule_set, facts_relation)})"

@@ -19,7 +19,7 @@ from projections.facts import PARIS, EncounterFacts
 from projections.rules.interpreter import explain_many
 from projections.rules.loader import load_rule_set
 from projections.rules.model import RuleSet
-from tests.unit.rules.support import batch_lines
+from tests.unit.rules.support import batch_amounts, batch_lines
 
 RULE_SETS = {name: load_rule_set(name) for name in ("historical", "parity")}
 
@@ -109,3 +109,5 @@ def test_interpreter_and_batch_agree(name: str, facts: list[EncounterFacts]) -> 
     assert batch_lines(rule_set, facts) == expected
     amounts = {eid: sum((a for _, a in lines), start=0) for eid, lines in expected.items()}
     assert set(amounts) == {f.encounter_id for f in facts}
+    # The join-free totals query (compare's fast path) gives the same amount per encounter.
+    assert batch_amounts(rule_set, facts) == amounts
