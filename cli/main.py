@@ -17,6 +17,7 @@ from cli.context import open_database, settings_from_env
 from cli.demo_cmd import demo_cmd
 from cli.explain_cmd import explain_cmd
 from cli.ingest_cmd import ingest
+from cli.reconcile_cmd import reconcile_cmd
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); it is not the user's concern.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
@@ -72,6 +73,7 @@ app.command("ingest")(ingest)
 app.command("compare")(compare_cmd)
 app.command("replay")(replay_cmd)
 app.command("explain")(explain_cmd)
+app.command("reconcile")(reconcile_cmd)
 app.command("demo")(demo_cmd)
 app.command("verify")(audit_cmd.verify)
 app.add_typer(audit_cmd.app, name="audit")

@@ -40,6 +40,19 @@ def facts_query(as_of: datetime | None) -> str:
     return _SELECT.format(source=_AS_OF if as_of else _CURRENT)
 
 
+_DECISIONS = """
+SELECT d.encounter_id::text, d.decided_at, d.paid_amount, d.paid_codes, d.rejected_codes,
+       d.reason
+FROM (SELECT DISTINCT ON (encounter_id) * FROM encounter_decisions {where}
+      ORDER BY encounter_id, version DESC) d
+"""
+
+DECISION_COLUMNS: dict[str, str] = {
+    "encounter_id": "VARCHAR", "decided_at": "DATE", "paid_amount": "DECIMAL(12,2)",
+    "paid_codes": "VARCHAR", "rejected_codes": "VARCHAR", "reason": "VARCHAR",
+}
+
+
 def snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
     """A Parquet file of the facts as known at ``as_of`` (current if None), cached.
 
@@ -51,17 +64,28 @@ def snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
     Returns:
         The path of the Parquet file.
     """
+    return _cached(conn, cache_dir, "facts", facts_query(as_of), FACT_COLUMNS, as_of)
+
+
+def decisions_snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
+    """A Parquet file of each encounter's latest insurer decision as known at ``as_of``."""
+    where = "WHERE recorded_at <= %(as_of)s" if as_of else ""
+    return _cached(conn, cache_dir, "decisions", _DECISIONS.format(where=where),
+                   DECISION_COLUMNS, as_of)
+
+
+def _cached(conn: Any, cache_dir: Path, kind: str, query: str, columns_types: dict[str, str],
+            as_of: datetime | None) -> Path:
     facts_table.catch_up(conn)
     position = facts_table.position(conn)
     key = hashlib.sha256(f"{position}|{as_of.isoformat() if as_of else ''}".encode()).hexdigest()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"facts-{position}-{key[:12]}.parquet"
+    target = cache_dir / f"{kind}-{position}-{key[:12]}.parquet"
     if target.exists():
         return target
-    for old in cache_dir.glob("facts-*.parquet"):
-        if not old.name.startswith(f"facts-{position}-"):  # the ledger has moved on
+    for old in cache_dir.glob(f"{kind}-*.parquet"):
+        if not old.name.startswith(f"{kind}-{position}-"):  # the ledger has moved on
             old.unlink(missing_ok=True)
-    query = facts_query(as_of)
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".csv", delete=False) as tmp:
         csv_path = Path(tmp.name)
         with conn.cursor() as cur:
@@ -71,7 +95,7 @@ def snapshot(conn: Any, cache_dir: Path, as_of: datetime | None = None) -> Path:
                 for block in copy:
                     tmp.write(block)
     try:
-        columns = ", ".join(f"'{k}': '{v}'" for k, v in FACT_COLUMNS.items())
+        columns = ", ".join(f"'{k}': '{v}'" for k, v in columns_types.items())
         partial = target.with_suffix(".partial")
         with duckdb.connect() as duck:
             duck.execute("SET TimeZone = 'UTC'")
