@@ -6,6 +6,7 @@ import csv
 import sys
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,7 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 class GroupKey(StrEnum):
@@ -111,18 +113,42 @@ def compare_cmd(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Use the facts as the ledger knew them at this time (a date, a Paris "
         "time, or an ISO time with offset).")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv, json, or parquet "
+                                                         "(with --out).")] = Format.table,
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Also draw a PNG chart of the difference "
+                                                    "per association and month.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML report "
+                                                   "(chart and table).")] = None,
 ) -> None:
     """Payout under BASE and ALT and the difference ALT − BASE (e.g. the cost of the SNP exclusion).
 
     Example: claims compare historical parity --by association --by month --format json
     """
+    from projections import report
+
+    if fmt is Format.parquet and out is None:
+        raise typer.BadParameter("--format parquet needs --out FILE")
     keys = tuple(k.value for k in (by or [GroupKey.association]))
     try:
         result = run_compare(base, alt, keys, _day(date_from), _day(date_to), _as_of(as_of))
+        monthly = result if set(keys) == {"association", "month"} else run_compare(
+            base, alt, ("association", "month"), _day(date_from), _day(date_to), _as_of(as_of)
+        ) if chart or html else None
     except LedgerError as exc:
         render.err(f"error: {exc}")
         raise typer.Exit(1) from None
+    if monthly is not None and (chart or html):
+        png = report.write_chart(monthly, chart or Path(str(html) + ".png"))
+        if html:
+            report.write_html(monthly, png, html)
+            if chart is None:
+                png.unlink()
+    if fmt is Format.parquet:
+        assert out is not None
+        report.write_parquet(result, out)
+        render.err(f"wrote {out}")
+        return
     show(result, fmt)
 
 

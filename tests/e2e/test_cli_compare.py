@@ -86,3 +86,25 @@ def test_compare_by_month_and_code_and_csv(cli_env: Path, runner: CliRunner) -> 
     lines = months.output.strip().splitlines()
     assert lines[0] == "association;month;encounters;base_total;alt_total;difference"
     assert any(line.startswith("SOS-75;2023-09;") and line.endswith(";105.00") for line in lines)
+
+
+def test_compare_writes_parquet_chart_and_html(cli_env: Path, runner: CliRunner) -> None:
+    import duckdb
+    from PIL import Image, ImageStat
+
+    rows, eligible = hand_made()
+    path = encounters_csv(cli_env / "hand.csv", rows)
+    assert runner.invoke(app, ["ingest", str(path)]).exit_code == 0
+    out, png, page = cli_env / "c.parquet", cli_env / "c.png", cli_env / "c.html"
+    result = runner.invoke(app, ["compare", "historical", "parity", "--format", "parquet",
+                                 "--out", str(out), "--chart", str(png), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    with duckdb.connect() as duck:
+        got = duck.execute(f"SELECT association, difference FROM '{out}' ORDER BY 1").fetchall()
+    assert got == [("SOS-13", Decimal(15 * eligible["SOS-13"])),
+                   ("SOS-75", Decimal(15 * eligible["SOS-75"]))]
+    with Image.open(png) as image:
+        assert image.size[0] > 800
+        assert max(ImageStat.Stat(image.convert("L")).stddev) > 10  # not blank
+    text = page.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in text and "SOS-75" in text and "<table>" in text
