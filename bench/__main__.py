@@ -11,16 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
-import psycopg
-
 from bench import baselines
+from bench.common import fresh, synth
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
-from ledger.store import init_schema
-from ops.database import Connection, ensure_database
 from projections import facts_table
 
 
@@ -28,22 +24,6 @@ def line(label: str, value: float, unit: str, base_label: str = "", base: float 
     ratio = f"  ratio {value / base:6.2f}x" if base else ""
     against = f"  vs {base_label} {base:>10,.0f} {unit}" if base_label else ""
     print(f"{label:<34} {value:>10,.0f} {unit}{against}{ratio}", flush=True)
-
-
-def synth(out: Path, encounters: int, associations: int) -> Path:
-    from ledger.synth import generate
-
-    result = generate(out, associations=associations, start=date(2023, 1, 1),
-                      end=date(2023, 12, 31), encounters=encounters, seed=42)
-    return result.encounters_path
-
-
-def fresh(admin_url: str, name: str) -> Connection:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn_info = Connection(ensure_database(admin_url, name))
-    init_schema(conn_info, conn_info.library_env())
-    return conn_info
 
 
 def main() -> None:
@@ -74,7 +54,7 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
     print(f"# claims-ledger bench: {args.size:,} synthetic encounters, "
           f"{args.associations} associations", flush=True)
     started = time.perf_counter()
-    csv_path = args.csv or synth(work / "data", args.size, args.associations)
+    csv_path = args.csv or synth(work / "data", args.size, args.associations).encounters_path
     print(f"synthetic export written in {time.perf_counter() - started:.1f} s "
           f"({csv_path.stat().st_size / 1e6:.0f} MB)", flush=True)
 
@@ -112,7 +92,7 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
         sizes = [int(s) for s in args.rss_sizes.split(",")]
         peaks = []
         for size in sizes:
-            path = synth(work / f"rss{size}", size, args.associations)
+            path = synth(work / f"rss{size}", size, args.associations).encounters_path
             target = fresh(admin_url, f"bench_rss_{size}")
             out = subprocess.run([sys.executable, "-m", "bench.rss", target.url, str(path)],
                                  check=True, capture_output=True, text=True).stdout.split()
