@@ -14,6 +14,7 @@ completes it. Rows are streamed (memory does not grow with the file) and looked 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,6 @@ T_RECORDED = get_topic(domain.Encounter.Recorded)
 T_CORRECTED = get_topic(domain.Encounter.Corrected)
 T_VOIDED = get_topic(domain.Encounter.Voided)
 T_DECIDED = get_topic(domain.Encounter.Decided)
-T_STARTED = get_topic(domain.ImportBatch.Started)
 T_COMPLETED = get_topic(domain.ImportBatch.Completed)
 FACT_TOPICS = (T_RECORDED, T_CORRECTED)
 
@@ -92,6 +92,7 @@ class _Known:
     facts_sha256: str | None = None
     voided: bool = False
     decision_hashes: set[str] = field(default_factory=set)
+    batch_completed: dict[str, Any] | None = None  # an import batch's latest Completed event
 
     def old_facts(self) -> dict[str, Any]:
         if self.facts is None and self.facts_text is not None:
@@ -154,15 +155,17 @@ def ingest_file(
         writer = EventWriter(conn)
         writer.lock()
         batch_state = job.lookup([batch]).get(batch, _Known())
-        if batch_state.facts is not None and batch_state.facts.get("complete_no_pending"):
-            # Already ingested: report what it gave then, quarantined rows included.
+        done = batch_state.batch_completed
+        if done is not None and not any(q["reason"].startswith("unknown encounter")
+                                        for q in done["quarantined"]):
+            # Already ingested, nothing pending: report what it gave then, bad rows included.
             report.already_ingested = True
-            report.rows = batch_state.facts["rows"]
+            report.rows = done["rows"]
             report.quarantined = [
                 Problem(str(path), q["line"], q["column"], q["reason"], q["raw"])
-                for q in batch_state.facts["quarantined"]]
+                for q in done["quarantined"]]
             return report
-        events = _chain_iter(
+        events = itertools.chain(
             job.batch_start(batch_state, profile.name, kind),
             job.rows(csv_rows.rows, kind,
                      (lambda n: on_progress(n, scan.lines - 1)) if on_progress else None),
@@ -176,11 +179,6 @@ def ingest_file(
         if batch_state.version and report.new_events == 0:
             report.already_ingested = True
     return report
-
-
-def _chain_iter(*iterables: Any) -> Iterator[NewEvent]:
-    for it in iterables:
-        yield from it
 
 
 class _Job:
@@ -234,14 +232,8 @@ class _Job:
                 k.voided = True
             elif topic == T_DECIDED:
                 k.decision_hashes.add(json.loads(bytes(state))["decision_sha256"])
-            elif topic == T_STARTED:
-                k.facts = {}
             elif topic == T_COMPLETED:
-                data = json.loads(bytes(state))
-                pending = any(q["reason"].startswith("unknown encounter")
-                              for q in data["quarantined"])
-                k.facts = {"complete_no_pending": not pending, "rows": data["rows"],
-                           "quarantined": data["quarantined"]}
+                k.batch_completed = json.loads(bytes(state))
         return found
 
     # -- events --------------------------------------------------------------------------
