@@ -164,10 +164,10 @@ def test_zip_member_changed(two_associations: Any, tmp_path: Path) -> None:
 
 
 def test_with_the_project_rule_engine(two_associations: Any, tmp_path: Path) -> None:
-    """The real tariff engine (skipped until ``projections.rules`` provides it)."""
-    pytest.importorskip("projections.rules.loader")
-    pytest.importorskip("projections.rules.interpreter")
+    """An extract with the project's real tariff engine verifies, and its totals make sense."""
     summary = extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "real",
                       actor="lawyer@test")
     assert verify_bundle(summary.path) == []
-    assert summary.totals[1].difference >= 0  # parity never pays less than historical
+    difference = summary.totals[1].difference
+    assert difference >= 0  # parity never pays less than historical
+    assert difference % 15 == 0  # the two rule sets differ only by the 15 € SNP
