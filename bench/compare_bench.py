@@ -81,6 +81,8 @@ def hand_written(parquet: Path, rs: Any) -> str:
           END
         + CASE WHEN patient_birth_year IS NOT NULL
                     AND year(performed_local) - patient_birth_year < 6 THEN {v('MEG')} ELSE 0 END
+        + CASE WHEN regulation_origin = 'C15' AND treating_doctor AND NOT pdsa AND NOT pdsa_hours
+                    AND delay_seconds >= 0 THEN {v('MRT')} ELSE 0 END
           AS fixed,
         (delay_seconds BETWEEN 0 AND 172800 AND NOT treating_doctor AND NOT pdsa
          AND NOT pdsa_hours) AS snp_ok
