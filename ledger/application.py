@@ -7,11 +7,10 @@ library offers (``repository.get``, the notification log) reads them as if ``sav
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Transcoder
+from eventsourcing.persistence import Mapper
 
 from ledger.persistence import PydanticMapper
 
@@ -29,11 +28,3 @@ class ClaimsLedger(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return PydanticMapper(transcoder=self.construct_transcoder())
-
-    def construct_transcoder(self) -> Transcoder:
-        # Unused by the pydantic mapper, but the base class wants one.
-        return super().construct_transcoder()
-
-    def history(self, aggregate_id: UUID) -> list[Any]:
-        """Every event of an aggregate, oldest first."""
-        return list(self.events.get(aggregate_id))

@@ -25,9 +25,6 @@ class InputFileError(LedgerError):
         self.problem = problem
 
 
-class UnknownEncounterError(LedgerError):
-    """An encounter reference the ledger does not know."""
-
 
 class Problem(NamedTuple):
     """One problem in an input file: where, what, and the row's text (patient id pseudonymised)."""

@@ -91,16 +91,10 @@ class EventWriter:
         row = cur.execute(
             "SELECT notification_id, link FROM claims_chain ORDER BY notification_id DESC LIMIT 1"
         ).fetchone()
-        if row is not None and row[0] != position:
+        self.head = ChainHead(int(row[0]), bytes(row[1])) if row else ChainHead(0, GENESIS)
+        if self.head.position != position:
             # Events were written by another path (the library's save): chain them first.
-            self.head = ChainHead(int(row[0]), bytes(row[1]))
             self._chain_tail(position)
-        elif row is not None:
-            self.head = ChainHead(int(row[0]), bytes(row[1]))
-        else:
-            self.head = ChainHead(0, GENESIS)
-            if position:
-                self._chain_tail(position)
         self._locked = True
         return self.head
 

@@ -87,11 +87,12 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
 
     facts = _facts_cte(parquet, date_from, date_to)
     keys = [k for k in GROUP_KEYS if k in by]
-    select_keys = [f"{_KEY_SQL[k]} AS {k}" if k != "code" else "l.code AS code" for k in keys]
-    group = ", ".join(str(i + 1) for i in range(len(keys)))
-    base_sql = payout_lines_sql(base, "facts")
-    alt_sql = payout_lines_sql(alt, "facts")
     if "code" in keys:
+        select_keys = [f"{_KEY_SQL[k]} AS {k}" if k != "code" else "l.code AS code"
+                       for k in keys]
+        group = ", ".join(str(i + 1) for i in range(len(keys)))
+        base_sql = payout_lines_sql(base, "facts")
+        alt_sql = payout_lines_sql(alt, "facts")
         lines = """
             SELECT coalesce(b.encounter_id, a.encounter_id) AS encounter_id,
                    coalesce(b.code, a.code) AS code,

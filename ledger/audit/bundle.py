@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 FORMAT = "claims-ledger-audit-bundle"
@@ -76,6 +75,3 @@ def seal_text(manifest_bytes: bytes) -> str:
 def rule_file(name: str) -> str:
     return f"{RULES_DIR}/{name}.json"
 
-
-def read_member(root: Path, name: str) -> bytes:
-    return (root / name).read_bytes()

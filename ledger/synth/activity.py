@@ -153,7 +153,7 @@ class AssociationWriter:
                 delay = _delay(rnd)
                 regulated = cal.at(base + m - delay)
             treating = rnd() < 0.05
-            pdsa_hours = sunday or m < 480 or m >= 1200
+            pdsa_hours = tariffs.in_pdsa_hours(m, sunday)
             pdsa = origin != "NONE" and pdsa_hours and rnd() < 0.92
             snp = (snp_open and origin != "NONE" and not pdsa_hours and not treating
                    and delay <= _SNP_WINDOW and (origin != "SOS" or rnd() < 0.004))
