@@ -9,6 +9,8 @@ log, projections) reads these rows exactly as if ``Application.save`` had writte
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -19,19 +21,32 @@ import psycopg
 from psycopg import sql
 
 from ledger.application import EVENTS_TABLE, ClaimsLedger
-from ledger.audit.chain import GENESIS, next_link
+from ledger.audit.chain import GENESIS, digest_parts, next_link, topic_field
 
 #: Rows per COPY round; bounds client memory whatever the file size.
 CHUNK_ROWS = 5000
 
+# PostgreSQL's binary COPY framing (see the COPY manual page, "Binary Format").
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_EVENT_HEAD = struct.Struct(">hi16siq")  # 5 fields; originator_id; originator_version
+_LENGTH = struct.Struct(">i")
+_POSITION = struct.Struct(">iq")  # notification_id
+_LINK_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification_id; link
+
 
 class NewEvent(NamedTuple):
-    """A stored event before it has a position."""
+    """A stored event before it has a position.
 
-    originator_id: UUID
+    ``originator_id`` is a UUID or its 16 bytes; ``state_sha256`` is the state's SHA-256 when
+    it is already known (the fast ingest path computes it with the state).
+    """
+
+    originator_id: UUID | bytes
     originator_version: int
     topic: str
     state: bytes
+    state_sha256: bytes | None = None
 
 
 def init_schema(conn_info: Any, library_env: Mapping[str, str]) -> None:
@@ -120,12 +135,12 @@ class EventWriter:
     def _copy_links(self, links: list[tuple[int, bytes]]) -> None:
         if not links:
             return
+        data = [_COPY_HEADER, *(_LINK_ROW.pack(2, 8, nid, 32, link) for nid, link in links),
+                _COPY_TRAILER]
         with self.conn.cursor().copy(
             "COPY claims_chain (notification_id, link) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["int8", "bytea"])
-            for row in links:
-                copy.write_row(row)
+            copy.write(b"".join(data))
 
     def append(self, events: Iterable[NewEvent]) -> int:
         """Write events in COPY chunks, assigning positions and chain links. Returns the count."""
@@ -150,13 +165,24 @@ class EventWriter:
             "COPY {} (originator_id, originator_version, topic, state, notification_id) "
             "FROM STDIN (FORMAT BINARY)"
         ).format(sql.Identifier(EVENTS_TABLE))
+        topics: dict[str, bytes] = {}
+        sha256 = hashlib.sha256
+        # The rows in PostgreSQL's binary COPY format, built here rather than by a dumper per
+        # value: a uuid is its 16 bytes, integers big-endian, text and bytea length-prefixed.
+        # A topic's COPY field (length + UTF-8) is also exactly its part of the chain digest.
+        data = [_COPY_HEADER]
+        for oid, ver, topic, state, state_sha in chunk:
+            position += 1
+            raw_id = oid if type(oid) is bytes else oid.bytes  # type: ignore[union-attr]
+            field = topics.get(topic) or topics.setdefault(topic, topic_field(topic))
+            data += (_EVENT_HEAD.pack(5, 16, raw_id, 8, ver), field, _LENGTH.pack(len(state)),
+                     state, _POSITION.pack(8, position))
+            link = sha256(link + digest_parts(position, raw_id, ver, field,
+                                              state_sha or sha256(state).digest())).digest()
+            links.append((position, link))
+        data.append(_COPY_TRAILER)
         with self.conn.cursor().copy(copy_sql) as copy:
-            copy.set_types(["uuid", "int8", "text", "bytea", "int8"])
-            for oid, ver, topic, state in chunk:
-                position += 1
-                copy.write_row((oid, ver, topic, state, position))
-                link = next_link(link, position, oid, ver, topic, state)
-                links.append((position, link))
+            copy.write(b"".join(data))
         self._copy_links(links)
         self.head = ChainHead(position, link)
         self.written += len(chunk)

@@ -46,6 +46,16 @@ def _replace_db(url: str, name: str) -> str:
 @pytest.fixture
 def db(pg_admin_url: str) -> Iterator[Connection]:
     """A fresh, empty database on the session's server, dropped after the test."""
+    yield from _fresh_db(pg_admin_url)
+
+
+@pytest.fixture
+def other_db(pg_admin_url: str) -> Iterator[Connection]:
+    """A second fresh database, for tests that compare two ledgers."""
+    yield from _fresh_db(pg_admin_url)
+
+
+def _fresh_db(pg_admin_url: str) -> Iterator[Connection]:
     name = f"t_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

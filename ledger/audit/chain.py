@@ -27,15 +27,22 @@ def event_digest_from_hash(
     position: int, originator_id: UUID, version: int, topic: str, state_sha256: bytes
 ) -> bytes:
     """``event_digest`` given the SHA-256 of the state instead of the state."""
+    return digest_parts(position, originator_id.bytes, version, topic_field(topic), state_sha256)
+
+
+def topic_field(topic: str) -> bytes:
+    """A topic as it enters the digest: 4-byte length, then UTF-8."""
     topic_bytes = topic.encode("utf-8")
-    return (
-        struct.pack(">Q", position)
-        + originator_id.bytes
-        + struct.pack(">Q", version)
-        + struct.pack(">I", len(topic_bytes))
-        + topic_bytes
-        + state_sha256
-    )
+    return struct.pack(">I", len(topic_bytes)) + topic_bytes
+
+
+def digest_parts(position: int, originator_id: bytes, version: int, topic: bytes,
+                 state_sha256: bytes) -> bytes:
+    """``event_digest`` from its parts already as bytes (the bulk writer's form)."""
+    return (_QUAD.pack(position) + originator_id + _QUAD.pack(version) + topic + state_sha256)
+
+
+_QUAD = struct.Struct(">Q")
 
 
 def next_link(

@@ -138,3 +138,66 @@ def read_rows(scan_: FileScan, separator: str | None = None) -> CsvRows:
             start = end + 1
 
     return CsvRows(header, separator, rows())
+
+
+@dataclass
+class Block:
+    """Whole data lines of a file, decoded: the first one is ``first_line``."""
+
+    first_line: int
+    text: str
+
+
+#: Bytes read per block: ~10-30 thousand rows of a canonical export.
+BLOCK_BYTES = 4 << 20
+
+
+def blocks(scan_: FileScan, size: int = BLOCK_BYTES) -> Iterator[Block]:
+    """The data lines (after the header) in blocks of whole records, streaming.
+
+    A block never ends inside a quoted field: it is extended line by line until its quotes
+    balance, so a record spanning lines stays in one block. Only for files without bad lines
+    (``scan_.bad_lines`` empty), which decode as a whole.
+    """
+    if scan_.bad_lines:
+        raise ValueError("blocks() needs a file that decodes as a whole")
+    with scan_.path.open("rb") as handle:
+        handle.readline()  # the header
+        line = 2
+        rest = b""
+        while True:
+            data = handle.read(size)
+            chunk = rest + data
+            if not data:
+                if chunk:
+                    yield Block(line, chunk.decode(scan_.encoding))
+                return
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                rest = chunk
+                continue
+            body, rest = chunk[:cut], chunk[cut:]
+            quotes = body.count(b'"')
+            while quotes % 2:
+                more = rest + handle.readline()
+                rest = b""
+                if not more.endswith(b"\n"):
+                    body += more
+                    break
+                body += more
+                quotes += more.count(b'"')
+            yield Block(line, body.decode(scan_.encoding))
+            line += body.count(b"\n")
+
+
+def records(text: str, first_line: int, separator: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` of the CSV records in ``text``, numbered as ``read_rows`` does."""
+    parts = text.split("\n")  # as the file is read: lines end at "\n" only
+    lines = [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    reader = csv.reader(lines, delimiter=separator, strict=False)
+    start = first_line
+    for fields in reader:
+        end = first_line + reader.line_num - 1
+        if fields and any(f.strip() for f in fields):
+            yield start, fields
+        start = end + 1

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import NamedTuple
 
 from projections.facts import PARIS
 
@@ -141,3 +142,60 @@ def parse_rpps(text: str) -> str:
     if not _RPPS.match(value):
         raise ValueError("an RPPS number has 11 digits")
     return value
+
+
+class ParisYear(NamedTuple):
+    """Paris's wall-clock offsets over one year with its two changes, for set-based parsing.
+
+    Wall-clock times before ``gap_start`` have ``before``, from ``gap_end`` to ``overlap_start``
+    ``summer``, from ``overlap_end`` on ``after``; the hours in between (the spring gap and the
+    autumn overlap) have no single offset and are left to ``parse_datetime``'s messages.
+    """
+
+    year: int
+    gap_start: datetime
+    gap_end: datetime
+    overlap_start: datetime
+    overlap_end: datetime
+    before: str
+    summer: str
+    after: str
+
+
+@lru_cache(maxsize=4)
+def paris_years(first: int = 1976, last: int = 2100) -> tuple[ParisYear, ...]:
+    """The years in [first, last] whose offsets follow the usual pattern (one gap, one overlap).
+
+    Derived from ``_paris_offset`` itself (the tz database, hour by hour on the change days), so
+    the set-based path cannot disagree with the row-by-row one; other years are left out.
+    """
+    years = []
+    for year in range(first, last + 1):
+        bad: list[tuple[datetime, str]] = []
+        week = date(year, 1, 1)
+        noon = _paris_offset(year, 1, 1, 12)
+        while week.year == year:  # a week at a time, then the days of a week that changed
+            offset = _paris_offset(week.year, week.month, week.day, 12)
+            if offset != noon:
+                day = next(d for d in (week - timedelta(days=b) for b in range(6, -1, -1))
+                           if _paris_offset(d.year, d.month, d.day, 12) == offset)
+                for hour in range(24):
+                    zone = _paris_offset(day.year, day.month, day.day, hour)
+                    if isinstance(zone, str):
+                        bad.append((datetime(day.year, day.month, day.day, hour), zone))
+                noon = offset
+            week += timedelta(days=7)
+        if len(bad) != 2 or "gap" not in bad[0][1] or "ambiguous" not in bad[1][1]:
+            continue
+        (gap, _), (overlap, _) = bad
+        one_hour = timedelta(hours=1)
+        offsets = [_paris_offset(t.year, t.month, t.day, t.hour)
+                   for t in (datetime(year, 1, 1), gap + one_hour, overlap + one_hour)]
+        years.append(ParisYear(year, gap, gap + one_hour, overlap, overlap + one_hour,
+                               *(_iso_offset(z) for z in offsets)))
+    return tuple(years)
+
+
+def _iso_offset(zone: timezone | str) -> str:
+    assert isinstance(zone, timezone)
+    return datetime(2000, 1, 1, tzinfo=zone).isoformat()[19:]

@@ -54,7 +54,10 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     assert problems == []
     job.lookup = lambda ids: {}  # type: ignore[method-assign]
     fields = [record[h] for h in record]
-    events = list(job.rows(iter([(2, fields), (3, fields)]), "encounters", None))
+    ctx = prepare.RowContext("encounters", tuple(record), frozenset(ENCOUNTER_COLUMNS), ";",
+                             b"k" * 20)
+    events = [e for chunk in job.row_chunks(ctx, iter([(2, fields), (3, fields)]))
+              for e in job.chunk_events(chunk, "encounters")]
     assert len(events) == 1 and job.report.unchanged == 1
     mapper = PydanticMapper(transcoder=None)  # type: ignore[arg-type]
     for e in events:

@@ -57,3 +57,23 @@ def test_pseudonym_is_stable_keyed_and_opaque() -> None:
     assert "P-1" not in a("P-1") and a("P-1").startswith("ph_")
     with pytest.raises(ValueError):
         Pseudonymiser(b"short")
+
+
+def test_blocks_cut_whole_records_and_number_lines_as_the_reader(tmp_path: Path) -> None:
+    lines = ["association;encounter_ref;reason"]
+    for i in range(200):
+        if i % 37 == 5:
+            lines.append(f'SOS-75;E-{i};"a reason; on\ntwo lines"')
+        elif i % 41 == 0:
+            lines.append("")
+        else:
+            lines.append(f"SOS-75;E-{i};plain")
+    path = tmp_path / "q.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    scan = reader.scan(path)
+    whole = list(reader.read_rows(scan).rows)
+    for size in (7, 64, 1000, 1 << 20):
+        got = [r for b in reader.blocks(scan, size)
+               for r in reader.records(b.text, b.first_line, ";")]
+        assert got == whole
+    assert any("two lines" in f for _, fields in whole for f in fields)

@@ -1,0 +1,179 @@
+"""The fast path takes only rows it encodes exactly as the row-by-row path does.
+
+For every generated row, the fast path either hands it back (and the row-by-row preparer gives
+its result, good or bad, message included) or takes it with the same aggregate id, facts or
+decision JSON, hash, effective time and the very event state the pipeline would write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from uuid import UUID
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.ingest import columnar, pipeline, prepare, reader
+from ledger.ingest.rows import DECISION_COLUMNS, ENCOUNTER_COLUMNS
+from ledger.pseudonym import Pseudonymiser
+from projections.facts import PARIS
+
+KEY = b"columnar-test-key-0123"
+ENCOUNTER_HEADER = ENCOUNTER_COLUMNS[:-1]  # without status
+WITH_STATUS = ENCOUNTER_COLUMNS
+DECISION_HEADER = DECISION_COLUMNS
+
+
+@cache
+def _job(kind: str, header: tuple[str, ...]) -> pipeline._Job:
+    cols = ENCOUNTER_COLUMNS if kind == "encounters" else DECISION_COLUMNS
+    report = pipeline.IngestReport("f.csv", kind, "0" * 64, UUID(int=1), "utf-8")
+    return pipeline._Job(None, report, list(header), cols, Pseudonymiser(KEY), ";",
+                         datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS), "0" * 64, "f.csv",
+                         UUID(int=2))
+
+
+@cache
+def _preparer(kind: str, header: tuple[str, ...]) -> tuple[prepare.RowContext,
+                                                          columnar.BlockPreparer]:
+    cols = ENCOUNTER_COLUMNS if kind == "encounters" else DECISION_COLUMNS
+    ctx = prepare.RowContext(kind, header, frozenset(cols), ";", KEY)
+    job = _job(kind, header)
+    return ctx, columnar.BlockPreparer(ctx, job.created_prefix, job.head_prefix,
+                                       (job.provenance_prefix, job.provenance_suffix))
+
+
+def check_block(kind: str, header: tuple[str, ...], lines: list[str]) -> int:
+    """Assert both paths agree on the lines; return how many rows the fast path took."""
+    ctx, preparer = _preparer(kind, header)
+    job = _job(kind, header)
+    text = "".join(line + "\n" for line in lines)
+    expected = list(prepare.prepare(ctx, reader.records(text, 2, ";")))
+    got = preparer(text, 2)
+    assert len(got) == len(expected)
+    taken = 0
+    for fast, slow in zip(got, expected, strict=True):
+        if not isinstance(fast, columnar.Taken):
+            assert fast == slow
+            continue
+        taken += 1
+        assert isinstance(slow, prepare.Good), (fast, slow)
+        assert fast.good() == slow
+        assert fast.oid == slow.oid.bytes and fast.ref == slow.ref and fast.void == slow.void
+        provenance = job.provenance_prefix + str(slow.line) + job.provenance_suffix
+        if kind == "encounters":
+            state = job._state(job.created_prefix, slow.effective_at, {
+                "facts": slow.payload, "facts_sha256": f'"{slow.sha}"', "provenance": provenance})
+        else:
+            state = job._state(job.head_prefix, slow.effective_at, {
+                "decision": slow.payload, "decision_sha256": f'"{slow.sha}"',
+                "provenance": provenance})
+        assert fast.state == state
+        assert fast.state_sha == hashlib.sha256(state).digest()
+    return taken
+
+
+def _times() -> st.SearchStrategy[str]:
+    moments = st.datetimes(min_value=datetime(2016, 1, 1), max_value=datetime(2027, 12, 31))
+    change_days = st.sampled_from([datetime(2023, 3, 26), datetime(2023, 10, 29),
+                                   datetime(2024, 3, 31), datetime(2024, 10, 27)])
+    near_change = st.builds(lambda d, m: d + timedelta(minutes=m), change_days,
+                            st.integers(0, 6 * 60))
+    formats = st.sampled_from(["%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                               " %d/%m/%Y %H:%M ", "%d/%m/%YT%H:%M", "%Y-%m-%d %H:%M+02:00"])
+    formatted = st.builds(lambda t, f: t.strftime(f), st.one_of(moments, near_change), formats)
+    odd = st.sampled_from(["", "31/02/2023 10:00", "2023-01-01 24:00", "2023-13-01 10:00",
+                           "2023-01-01 10:00Z", "01/01/0001 00:00", "\u0661\u0662/01/2023 10:00",
+                           "2023-06-01\t10:00", "1/1/2023 10:00"])
+    return st.one_of(formatted, odd)
+
+
+def _text(*extra: str) -> st.SearchStrategy[str]:
+    alphabet = st.sampled_from(["A", "z", "0", "-", " ", "é", "\u00a0", "\t", "\\", "/", "\u2003",
+                                "Ω", "_", "\x1f", *extra])
+    return st.text(alphabet, max_size=6)
+
+
+def _cells() -> dict[str, st.SearchStrategy[str]]:
+    flags = st.sampled_from(["0", "1", "oui", "NON", "Y", "", " 1 ", "2", "vrai"])
+    codes = st.one_of(st.sampled_from(["G", "G+SNP", "vg + md", "G++MD", "", "+", "TOOLONGCODE",
+                                       "G+É", " VG+VRD "]), _text("+"))
+    money = st.one_of(st.sampled_from(["25,00", "25.5", "0", "-1,00", "1 000,00", "1\u00a0000,00",
+                                       "12,345", "abc", "", "007,5", " 51,50 ", "999999999,99"]),
+                      st.decimals(0, 10**9, places=2).map(str))
+    return {
+        "association": st.one_of(st.sampled_from(["SOS-75", " sos-13 ", "SOS 69", "", "SOS-é",
+                                                  "SOS\u00a0", "ß"]), _text()),
+        "encounter_ref": st.one_of(st.just("E-2023-0000001"), _text()),
+        "regulation_origin": st.sampled_from(["SOS", "sas", "C15", "NONE", "none", "XYZ", "",
+                                              " SAS "]),
+        "regulated_at": _times(),
+        "performed_at": _times(),
+        "act": st.sampled_from(["visit", "consultation", "Visit", " visit ", "home", ""]),
+        "patient_ref": st.one_of(st.just("P-75-1585"), _text()),
+        "patient_birth_year": st.sampled_from(["", "1990", " 1990 ", "1889", "2101", "19a0",
+                                               "+1990", "\u0661\u0669\u0669\u0660", "0990"]),
+        "doctor_rpps": st.sampled_from(["10101010101", " 10101010101 ", "123", "1010101010a", ""]),
+        "treating_doctor": flags,
+        "pdsa": flags,
+        "billed_codes": codes,
+        "billed_amount": money,
+        "invoice_ref": st.one_of(st.sampled_from(["", "F-1", " F 2 ", "É"]), _text()),
+        "status": st.sampled_from(["", "active", "VOID", "void", "gone", " Active "]),
+        "decided_at": st.one_of(_times().map(lambda t: t[:10]),
+                                st.sampled_from(["2023-02-29", "29/02/2024", " 01/04/2023 "])),
+        "paid_amount": money,
+        "paid_codes": codes,
+        "rejected_codes": codes,
+        "reason": st.one_of(st.sampled_from(["", "hors nomenclature", "Acte non remboursé"]),
+                            _text()),
+    }
+
+
+def _rows(header: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    cells = _cells()
+    row = st.tuples(*(cells[c] for c in header)).map(";".join)
+    odd_line = st.sampled_from(["", " ; ;", "SOS-75;E-1", ";;;;;;;;;;;;;;;;;;;"])
+    return st.lists(st.one_of(row, row, row, odd_line), min_size=1, max_size=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_encounter_rows_agree(data: st.DataObject) -> None:
+    header = data.draw(st.sampled_from([ENCOUNTER_HEADER, WITH_STATUS]))
+    check_block("encounters", header, data.draw(_rows(header)))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_decision_rows_agree(data: st.DataObject) -> None:
+    check_block("decisions", DECISION_HEADER, data.draw(_rows(DECISION_HEADER)))
+
+
+def test_every_hour_around_the_dst_changes_agrees() -> None:
+    lines = []
+    for day in ("26/03/2023", "29/10/2023", "31/03/2024", "27/10/2024", "28/03/2027"):
+        for hour in range(6):
+            for minute in ("00", "59"):
+                lines.append(f"SOS-75;E-{day}-{hour}-{minute};NONE;;{day} {hour:02d}:{minute};"
+                             "visit;P-1;;10101010101;0;0;VG;25,00;")
+    taken = check_block("encounters", ENCOUNTER_HEADER, lines)
+    assert taken == len(lines) - 5 * 2  # all but the change hour (gap or overlap) of each day
+
+
+def test_plain_canonical_rows_are_all_taken(tmp_path: Path) -> None:
+    from datetime import date
+
+    from ledger.synth import generate
+
+    data = generate(tmp_path, associations=2, start=date(2023, 1, 1), end=date(2023, 12, 31),
+                    encounters=500, seed=3)
+    for kind, path in (("encounters", data.encounters_path), ("decisions", data.decisions_path)):
+        scan = reader.scan(path)
+        header = tuple(reader.read_rows(scan).header)
+        (block,) = reader.blocks(scan)
+        lines = block.text.splitlines()
+        assert check_block(kind, header, lines) == len(lines)
