@@ -10,6 +10,7 @@ log, projections) reads these rows exactly as if ``Application.save`` had writte
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ import psycopg
 from psycopg import sql
 
 from ledger.application import EVENTS_TABLE, ClaimsLedger
-from ledger.audit.chain import GENESIS, digest_parts, next_link, topic_field
+from ledger.audit.chain import GENESIS, next_link, topic_field
 
-#: Rows per COPY round; bounds client memory whatever the file size.
-CHUNK_ROWS = 5000
+#: Rows sent to the server at a time within a COPY (it stores them while we build the next).
+SEND_ROWS = 500
 
 # PostgreSQL's binary COPY framing (see the COPY manual page, "Binary Format").
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -33,20 +34,16 @@ _EVENT_HEAD = struct.Struct(">hi16siq")  # 5 fields; originator_id; originator_v
 _LENGTH = struct.Struct(">i")
 _POSITION = struct.Struct(">iq")  # notification_id
 _LINK_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification_id; link
+_LINK_HEAD = struct.Struct(">Q16sQ")  # a chain digest's position, id and version
 
 
 class NewEvent(NamedTuple):
-    """A stored event before it has a position.
-
-    ``originator_id`` is a UUID or its 16 bytes; ``state_sha256`` is the state's SHA-256 when
-    it is already known (the fast ingest path computes it with the state).
-    """
+    """A stored event before it has a position (``originator_id``: a UUID or its 16 bytes)."""
 
     originator_id: UUID | bytes
     originator_version: int
     topic: str
     state: bytes
-    state_sha256: bytes | None = None
 
 
 def init_schema(conn_info: Any, library_env: Mapping[str, str]) -> None:
@@ -143,21 +140,18 @@ class EventWriter:
             copy.write(b"".join(data))
 
     def append(self, events: Iterable[NewEvent]) -> int:
-        """Write events in COPY chunks, assigning positions and chain links. Returns the count."""
+        """Write events with one COPY, assigning positions and chain links. Returns the count.
+
+        The first event is drawn before the COPY starts, so a producer may query the database
+        (its lookups) before yielding it, never after. Rows are sent every ``SEND_ROWS`` so the
+        server stores them while the next ones are built; the caller bounds the count (a block).
+        """
         if not self._locked:
             raise RuntimeError("EventWriter.lock() must be called before append()")
-        chunk: list[NewEvent] = []
-        count = 0
-        for event in events:
-            chunk.append(event)
-            if len(chunk) >= CHUNK_ROWS:
-                count += self._write_chunk(chunk)
-                chunk = []
-        if chunk:
-            count += self._write_chunk(chunk)
-        return count
-
-    def _write_chunk(self, chunk: list[NewEvent]) -> int:
+        rows = iter(events)
+        first = next(rows, None)
+        if first is None:
+            return 0
         position = self.head.position
         link = self.head.link
         links: list[tuple[int, bytes]] = []
@@ -171,22 +165,26 @@ class EventWriter:
         # value: a uuid is its 16 bytes, integers big-endian, text and bytea length-prefixed.
         # A topic's COPY field (length + UTF-8) is also exactly its part of the chain digest.
         data = [_COPY_HEADER]
-        for oid, ver, topic, state, state_sha in chunk:
-            position += 1
-            raw_id = oid if type(oid) is bytes else oid.bytes  # type: ignore[union-attr]
-            field = topics.get(topic) or topics.setdefault(topic, topic_field(topic))
-            data += (_EVENT_HEAD.pack(5, 16, raw_id, 8, ver), field, _LENGTH.pack(len(state)),
-                     state, _POSITION.pack(8, position))
-            link = sha256(link + digest_parts(position, raw_id, ver, field,
-                                              state_sha or sha256(state).digest())).digest()
-            links.append((position, link))
-        data.append(_COPY_TRAILER)
         with self.conn.cursor().copy(copy_sql) as copy:
+            for oid, ver, topic, state in itertools.chain((first,), rows):
+                position += 1
+                raw_id = oid if type(oid) is bytes else oid.bytes  # type: ignore[union-attr]
+                field = topics.get(topic) or topics.setdefault(topic, topic_field(topic))
+                data += (_EVENT_HEAD.pack(5, 16, raw_id, 8, ver), field,
+                         _LENGTH.pack(len(state)), state, _POSITION.pack(8, position))
+                link = sha256(b"".join((link, _LINK_HEAD.pack(position, raw_id, ver), field,
+                                        sha256(state).digest()))).digest()
+                links.append((position, link))
+                if len(data) >= SEND_ROWS * 5:
+                    copy.write(b"".join(data))
+                    data = []
+            data.append(_COPY_TRAILER)
             copy.write(b"".join(data))
         self._copy_links(links)
+        count = position - self.head.position
         self.head = ChainHead(position, link)
-        self.written += len(chunk)
-        return len(chunk)
+        self.written += count
+        return count
 
     def finish(self) -> None:
         """Move the notification-id sequence past the ids used, and wake subscribers."""

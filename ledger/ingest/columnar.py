@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import heapq
 import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -86,21 +87,24 @@ def _q(text: str) -> str:
 
 
 class Taken(NamedTuple):
-    """A row the fast path took: what the pipeline needs from it, in a few columns."""
+    """A row the fast path took: what the pipeline needs from it, in as few columns as it can."""
 
     line: int
-    oid: bytes          # the aggregate id, 16 bytes
-    sha: str            # SHA-256 of the facts or decision JSON
-    void: bool
-    state: bytes        # the Recorded (encounters) or Decided (decisions) event state
-    state_sha: bytes    # SHA-256 of the state, for the hash chain
-    ref: str            # "ASSOCIATION/REF", for messages
+    oid: bytes               # the aggregate id, 16 bytes
+    state: bytes             # the Recorded (encounters) or Decided (decisions) event state
+    sha: str | None = None   # SHA-256 of the decision JSON (decisions only: for repeats)
+    ref: str | None = None   # "ASSOCIATION/REF" (decisions only: for messages)
 
     def good(self) -> prepare.Good:
-        """The row as the row-by-row preparer gives it (for corrections, voids, messages)."""
+        """The row as the row-by-row preparer gives it (for corrections, repeats, messages)."""
         data = json.loads(self.state)
-        text = orjson.dumps(data.get("facts", data.get("decision"))).decode("utf-8")
-        return prepare.Good(self.line, UUID(bytes=self.oid), self.ref, self.void, text, self.sha,
+        if "facts" in data:
+            payload, sha = data["facts"], data["facts_sha256"]
+            ref = f"{payload['association']}/{payload['encounter_ref']}"
+        else:
+            payload, sha, ref = data["decision"], data["decision_sha256"], self.ref or ""
+        text = orjson.dumps(payload).decode("utf-8")
+        return prepare.Good(self.line, UUID(bytes=self.oid), ref, False, text, sha,
                             data["effective_at"], {})
 
 
@@ -130,11 +134,13 @@ class BlockPreparer:
             "prov_before": provenance[0],
             "prov_after": provenance[1],
         }
-        stages = (_encounters_sql if ctx.kind == "encounters" else _decisions_sql)(ctx)
+        build = _encounters_sql if ctx.kind == "encounters" else _decisions_sql
+        stages, self.taken_sql = build(ctx)
         self.stages = [(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}",
                         {k: v for k, v in {**params, "text": "", "base": 0}.items()
                          if f"${k}" in select})
                        for name, select in stages]
+        self.taken_params = {k: v for k, v in params.items() if f"${k}" in self.taken_sql}
 
     def close(self) -> None:
         self.db.close()
@@ -149,18 +155,19 @@ class BlockPreparer:
             if "text" in params:
                 params = {**params, "text": text, "base": first_line}
             self.db.execute(statement, params)
-        result = self.db.execute(_RESULT)
-        out: list[Taken | prepare.Good | prepare.Bad] = []
-        taken = Taken._make
-        for row in result.fetchall():
-            if row[1] is not None:
-                out.append(taken(row[:7]))
-                continue
-            fields = next(csv.reader([row[7] + "\n"], delimiter=self.ctx.separator,
+        # Both results keep the block's line order (DuckDB preserves insertion order).
+        taken: list[Taken | prepare.Good | prepare.Bad] = [
+            Taken(*row) for row in self.db.execute(self.taken_sql, self.taken_params).fetchall()]
+        handed_back = self.db.execute(_HANDED_BACK).fetchall()
+        if not handed_back:
+            return taken
+        others: list[Taken | prepare.Good | prepare.Bad] = []
+        for line, raw in handed_back:
+            fields = next(csv.reader([raw + "\n"], delimiter=self.ctx.separator,
                                      strict=False), [])
             if fields and any(f.strip() for f in fields):
-                out.extend(prepare.prepare(self.ctx, [(row[0], fields)]))
-        return out
+                others.extend(prepare.prepare(self.ctx, [(line, fields)]))
+        return list(heapq.merge(taken, others, key=lambda r: r.line))
 
 
 def _paris_offset_macro() -> str:
@@ -192,27 +199,24 @@ def _paris_offset_macro() -> str:
         END)"""
 
 
-def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> list[tuple[str, str]]:
-    """The first stages: numbered lines matched against the file's line shape, then cells."""
+def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[str, str]:
+    """The first stage (numbered lines matched against the file's line shape) and the trimmed
+    cells of the lines that match, as select-list items over ``f`` (the split line)."""
     shapes = _shapes(ctx.separator)
     line_shape = _re_escape(ctx.separator).join(shapes[c] for c in ctx.header) + "\r?"
     blank = f"[ {_re_escape(ctx.separator)}]*\r?"
     position = {name: i + 1 for i, name in enumerate(ctx.header)}
-    cells = ", ".join(
-        f"{'upper' if c == 'association' else ''}(trim(f[{position[c]}])) AS {c}"
-        if c in position else f"'' AS {c}" for c in columns)
-    return [
-        ("b_lines", f"""
-            SELECT line, raw, regexp_full_match(raw, {_q(line_shape)}) AS ok
-            FROM (SELECT unnest(l) AS raw,
-                         CAST(generate_subscripts(l, 1) + $base - 1 AS BIGINT) AS line
-                  FROM (SELECT string_split($text, chr(10)) AS l))
-            WHERE NOT regexp_full_match(raw, {_q(blank)})"""),
-        ("b_split", f"""
-            SELECT line, string_split(rtrim(raw, chr(13)), {_q(ctx.separator)}) AS f
-            FROM b_lines WHERE ok"""),
-        ("b_cells", f"SELECT line, {cells} FROM b_split"),
-    ]
+    cells = {c: (f"{'upper' if c == 'association' else ''}(trim(f[{position[c]}]))"
+                 if c in position else "''") for c in columns}
+    lines = f"""
+        SELECT line, raw, regexp_full_match(raw, {_q(line_shape)}) AS ok
+        FROM (SELECT unnest(l) AS raw,
+                     CAST(generate_subscripts(l, 1) + $base - 1 AS BIGINT) AS line
+              FROM (SELECT string_split($text, chr(10)) AS l))
+        WHERE NOT regexp_full_match(raw, {_q(blank)})"""
+    split = f"(SELECT line, string_split(rtrim(raw, chr(13)), {_q(ctx.separator)}) AS f " \
+            "FROM b_lines WHERE ok)"
+    return lines, ", ".join(f"{expr} AS {c}" for c, expr in cells.items()) + f" FROM {split}"
 
 
 def _local(cell: str) -> str:
@@ -265,46 +269,39 @@ def _nullable(expr: str) -> str:
     return f"""CASE WHEN {expr} = '' THEN 'null' ELSE concat('"', {expr}, '"') END"""
 
 
-def _oid(h: str) -> str:
-    """uuid5 as 16 bytes from its SHA-1 hex ``h``: version 5 and the RFC 4122 variant set."""
-    variant = f"substr('89ab89ab89ab89ab', strpos('0123456789abcdef', substr({h}, 17, 1)), 1)"
-    return (f"unhex(concat(substr({h}, 1, 12), '5', substr({h}, 14, 3), {variant}, "
-            f"substr({h}, 18, 15)))")
-
-
-def _encoding(checks: Sequence[str], payload: str, effective: str, field: str, prefix: str,
-              void: str) -> list[tuple[str, str]]:
-    """The last stages, from typed cells (``b_typed``) to event states.
-
-    Each stage materialises what the next one uses more than once: DuckDB would otherwise
-    evaluate an inlined expression (a split, a hash) once per reference.
-    """
-    ok = " AND ".join(f"({c})" for c in checks)
-    # uuid5(NAMESPACE, "encounter:<association>\x1f<ref>"), as domain.encounter_id
+def _oid() -> str:
+    """uuid5(NAMESPACE, "encounter:<association>\\x1f<ref>") as 16 bytes, as
+    ``domain.encounter_id``: SHA-1 of namespace and name, version 5 and the RFC 4122 variant set.
+    (The lambda binds the hash once: an inlined expression is evaluated once per reference.)"""
     name = "sha1($ns || encode(concat('encounter:', association, chr(31), encounter_ref)))"
+    variant = "substr('89ab89ab89ab89ab', strpos('0123456789abcdef', substr(h, 17, 1)), 1)"
+    return (f"list_transform([{name}], lambda h: unhex(concat(substr(h, 1, 12), '5', "
+            f"substr(h, 14, 3), {variant}, substr(h, 18, 15))))[1]")
+
+
+def _encoded(checks: Sequence[str], payload: str, effective: str) -> str:
+    """The stage of taken rows: id, facts or decision JSON, effective time."""
+    ok = " AND ".join(f"({c})" for c in checks)
+    return f"""
+        SELECT line, {_oid()} AS oid, concat(association, '/', encounter_ref) AS ref,
+               {payload} AS payload, {effective} AS effective
+        FROM b_typed WHERE coalesce({ok}, false)"""
+
+
+def _taken_sql(field: str, prefix: str, extra: str) -> str:
+    """The taken rows with their whole event state and its hash."""
     state = _concat(prefix, _q(',"effective_at":"'), "effective", _q(f'","{field}":'), "payload",
-                    _q(f',"{field}_sha256":"'), "sha", _q('","provenance":'), "$prov_before",
-                    "CAST(line AS VARCHAR)", "$prov_after", "'}'")
-    return [
-        ("b_good", f"SELECT *, {name} AS name_sha1 FROM b_typed WHERE coalesce({ok}, false)"),
-        ("b_encoded", f"""
-            SELECT line, {_oid('name_sha1')} AS oid, {void} AS void,
-                   concat(association, '/', encounter_ref) AS ref, {payload} AS payload,
-                   {effective} AS effective
-            FROM b_good"""),
-        ("b_hashed", "SELECT *, sha256(payload) AS sha FROM b_encoded"),
-        ("b_state", f"SELECT line, oid, sha, void, ref, {state} AS state FROM b_hashed"),
-    ]
+                    _q(f',"{field}_sha256":"'), "sha256(payload)", _q('","provenance":'),
+                    "$prov_before", "CAST(line AS VARCHAR)", "$prov_after", "'}'")
+    return f"""
+    SELECT line, oid, encode(state){extra}
+    FROM (SELECT line, oid, ref, payload, {state} AS state FROM b_encoded)"""
 
 
-#: The result: taken rows with their state, the others with their text only, in line order.
-_RESULT = """
-    SELECT line, oid, sha, void, encode(state), unhex(sha256(state)), ref, NULL AS raw
-    FROM b_state
-    UNION ALL
-    SELECT l.line, NULL, NULL, NULL, NULL, NULL, NULL, l.raw
-    FROM b_lines l ANTI JOIN b_state s ON s.line = l.line
-    ORDER BY line"""
+#: The lines the fast path did not take, with their text, in line order.
+_HANDED_BACK = """
+    SELECT l.line, l.raw FROM b_lines l ANTI JOIN b_encoded e ON e.line = l.line
+    ORDER BY l.line"""
 
 _ENCOUNTER_COLUMNS = ("association", "encounter_ref", "regulation_origin", "regulated_at",
                       "performed_at", "act", "patient_ref", "patient_birth_year", "doctor_rpps",
@@ -314,7 +311,8 @@ _DECISION_COLUMNS = ("association", "encounter_ref", "decided_at", "paid_amount"
                      "rejected_codes", "reason")
 
 
-def _encounters_sql(ctx: prepare.RowContext) -> list[tuple[str, str]]:
+def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
+    lines, cells = _stages(ctx, _ENCOUNTER_COLUMNS)
     flags = {c: f"CASE WHEN lower({c}) IN ({', '.join(_q(v) for v in FLAGS_TRUE)}) "
                 "THEN 'true' ELSE 'false' END" for c in ("treating_doctor", "pdsa")}
     checks = (
@@ -325,6 +323,7 @@ def _encounters_sql(ctx: prepare.RowContext) -> list[tuple[str, str]]:
         "upper(regulation_origin) = 'NONE' OR regulated_at <> ''",
         f"regulated_at = '' OR {_instant('reg_ts', 'reg_off')} <= "
         f"{_instant('perf_ts', 'perf_off')}",
+        "lower(status) <> 'void'",  # voids are rare: the row-by-row path builds them
     )
     pseudonym = ("concat('ph_', left(sha256($opad || unhex(sha256($ipad || encode(patient_ref)))),"
                  " 32))")
@@ -347,28 +346,25 @@ def _encounters_sql(ctx: prepare.RowContext) -> list[tuple[str, str]]:
         ("billed_amount", _money("billed_amount"), True),
         ("invoice_ref", _nullable("invoice_ref"), False),
     ))
-    return [
-        *_stages(ctx, _ENCOUNTER_COLUMNS),
-        ("b_local", f"""
-            SELECT *, {_local('regulated_at')} AS reg_local, {_local('performed_at')} AS perf_local
-            FROM b_cells"""),
-        ("b_times", """
-            SELECT *, try_cast(replace(reg_local, 'T', ' ') AS TIMESTAMP) AS reg_ts,
-                   try_cast(replace(perf_local, 'T', ' ') AS TIMESTAMP) AS perf_ts,
-                   try_cast(left(reg_local, 4) AS INT) AS reg_year,
-                   try_cast(left(perf_local, 4) AS INT) AS perf_year
-            FROM b_local"""),
-        ("b_typed", """
-            SELECT *, paris_offset(reg_local, reg_year) AS reg_off,
-                   paris_offset(perf_local, perf_year) AS perf_off
-            FROM b_times
-            WHERE (reg_local IS NULL OR reg_ts IS NOT NULL) AND perf_ts IS NOT NULL"""),
-        *_encoding(checks, payload, "concat(perf_local, perf_off)", "facts", "$created",
-                   "lower(status) = 'void'"),
+    stages = [
+        ("b_lines", lines),
+        ("b_cells", f"SELECT line, {cells}"),
+        ("b_typed", f"""
+            SELECT *, paris_offset(reg_local, try_cast(left(reg_local, 4) AS INT)) AS reg_off,
+                   paris_offset(perf_local, try_cast(left(perf_local, 4) AS INT)) AS perf_off,
+                   try_cast(replace(reg_local, 'T', ' ') AS TIMESTAMP) AS reg_ts,
+                   try_cast(replace(perf_local, 'T', ' ') AS TIMESTAMP) AS perf_ts
+            FROM (SELECT *, {_local('regulated_at')} AS reg_local,
+                         {_local('performed_at')} AS perf_local FROM b_cells)"""),
+        ("b_encoded", _encoded(
+            (*checks, "reg_local IS NULL OR reg_ts IS NOT NULL", "perf_ts IS NOT NULL"),
+            payload, "concat(perf_local, perf_off)")),
     ]
+    return stages, _taken_sql("facts", "$created", "")
 
 
-def _decisions_sql(ctx: prepare.RowContext) -> list[tuple[str, str]]:
+def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
+    lines, cells = _stages(ctx, _DECISION_COLUMNS)
     payload = _json_fields((
         ("decided_at", "day", True),
         ("paid_amount", _money("paid_amount"), True),
@@ -376,12 +372,14 @@ def _decisions_sql(ctx: prepare.RowContext) -> list[tuple[str, str]]:
         ("rejected_codes", _codes_json("rejected_codes"), False),
         ("reason", _nullable("reason"), False),
     ))
-    return [
-        *_stages(ctx, _DECISION_COLUMNS),
-        ("b_days", f"SELECT *, {_day('decided_at')} AS day FROM b_cells"),
+    stages = [
+        ("b_lines", lines),
+        ("b_cells", f"SELECT line, {cells}"),
         ("b_typed", """
-            SELECT *, paris_offset(concat(day, 'T00:00:00'), try_cast(left(day, 4) AS INT)) AS day_off
-            FROM b_days WHERE try_cast(day AS DATE) IS NOT NULL"""),
-        *_encoding(("day_off IS NOT NULL",), payload, "concat(day, 'T00:00:00', day_off)",
-                   "decision", "$head", "false"),
+            SELECT *, paris_offset(concat(day, 'T00:00:00'), try_cast(left(day, 4) AS INT))
+                      AS day_off
+            FROM (SELECT *, """ + _day("decided_at") + """ AS day FROM b_cells)"""),
+        ("b_encoded", _encoded(("day_off IS NOT NULL", "try_cast(day AS DATE) IS NOT NULL"),
+                               payload, "concat(day, 'T00:00:00', day_off)")),
     ]
+    return stages, _taken_sql("decision", "$head", ", sha256(payload), ref")

@@ -317,39 +317,51 @@ class _Job:
         """The events of a chunk of prepared rows, in line order (one lookup for the chunk)."""
         known = self.lookup(list({r.oid if isinstance(r, columnar.Taken) else r.oid.bytes
                                   for r in chunk if not isinstance(r, prepare.Bad)}))
+        # Encounters recorded by this chunk, by id: just their state (a _Known is made only if
+        # the encounter comes again in the chunk).
+        fresh: dict[bytes, bytes] = {}
+
+        def state_of(oid: bytes) -> _Known:
+            state = known.get(oid)
+            if state is None:
+                recorded = fresh.pop(oid, None)
+                state = known[oid] = (_Known() if recorded is None else _Known(
+                    1, facts_sha256=json.loads(recorded)["facts_sha256"],
+                    recorded_state=recorded))
+            return state
+
         encounters = kind == "encounters"
         for r in chunk:
             if isinstance(r, columnar.Taken):
-                state = known.get(r.oid)
-                if encounters and state is None and not r.void:
+                if encounters and r.oid not in known and r.oid not in fresh:
                     # The common case, whole from the fast path: a new encounter.
-                    known[r.oid] = _Known(1, facts_sha256=r.sha, recorded_state=r.state)
+                    fresh[r.oid] = r.state
                     self.report.recorded += 1
-                    yield NewEvent(r.oid, 1, T_RECORDED, r.state, r.state_sha)
+                    yield NewEvent(r.oid, 1, T_RECORDED, r.state)
                     continue
-                if (not encounters and state is not None and state.version
-                        and r.sha not in state.decision_hashes):
-                    state.decision_hashes.add(r.sha)
-                    state.version += 1
-                    self.report.decided += 1
-                    yield NewEvent(r.oid, state.version, T_DECIDED, r.state, r.state_sha)
-                    continue
-                good = r.good()  # the rare cases: a correction, a void, a repeat, unknown
+                if not encounters:
+                    state = known.get(r.oid)
+                    if state is not None and state.version and r.sha not in state.decision_hashes:
+                        state.decision_hashes.add(r.sha or "")
+                        state.version += 1
+                        self.report.decided += 1
+                        yield NewEvent(r.oid, state.version, T_DECIDED, r.state)
+                        continue
+                good = r.good()  # the rare cases: a correction, a repeat, an unknown encounter
             elif isinstance(r, prepare.Bad):
                 for column, reason in r.problems:
                     self._quarantine(r.line, column, reason, r.raw)
                 continue
             else:
                 good = r
-            state = known.setdefault(good.oid.bytes, _Known())
             provenance = (self.provenance_prefix + str(good.line) + self.provenance_suffix
                           if not good.extra else
                           encode.provenance_json(line=good.line, extra=good.extra,
                                                  **self.provenance_base))
             if encounters:
-                yield from self._encounter_events(state, good, provenance)
+                yield from self._encounter_events(state_of(good.oid.bytes), good, provenance)
             else:
-                yield from self._decision_events(state, good, provenance)
+                yield from self._decision_events(state_of(good.oid.bytes), good, provenance)
 
     @staticmethod
     def _state(prefix: str, effective_at: str, fields: dict[str, str]) -> bytes:

@@ -7,7 +7,6 @@ decision JSON, hash, effective time and the very event state the pipeline would 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -62,7 +61,9 @@ def check_block(kind: str, header: tuple[str, ...], lines: list[str]) -> int:
         taken += 1
         assert isinstance(slow, prepare.Good), (fast, slow)
         assert fast.good() == slow
-        assert fast.oid == slow.oid.bytes and fast.ref == slow.ref and fast.void == slow.void
+        assert fast.oid == slow.oid.bytes and not slow.void
+        if kind == "decisions":
+            assert (fast.sha, fast.ref) == (slow.sha, slow.ref)
         provenance = job.provenance_prefix + str(slow.line) + job.provenance_suffix
         if kind == "encounters":
             state = job._state(job.created_prefix, slow.effective_at, {
@@ -72,7 +73,6 @@ def check_block(kind: str, header: tuple[str, ...], lines: list[str]) -> int:
                 "decision": slow.payload, "decision_sha256": f'"{slow.sha}"',
                 "provenance": provenance})
         assert fast.state == state
-        assert fast.state_sha == hashlib.sha256(state).digest()
     return taken
 
 
