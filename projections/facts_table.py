@@ -19,6 +19,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import domain
 from ledger.application import EVENTS_TABLE
+from projections import bulk
 
 NAME = "encounter_facts"
 
@@ -140,11 +141,7 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
         c = own or conn
         try:
             with c.transaction():
-                params = {"after": after, "upto": until}
-                c.execute(_into(_INSERT_FACTS, "rebuild_fact_versions"),
-                          {**params, "topics": _fact_topics()})
-                c.execute(_into(_INSERT_DECISIONS, "rebuild_decisions"),
-                          {**params, "topic": get_topic(domain.Encounter.Decided)})
+                bulk.project_range(c, after, until, "rebuild_fact_versions", "rebuild_decisions")
         finally:
             if own is not None:
                 own.close()

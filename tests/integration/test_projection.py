@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from ops.database import Connection
 from projections import facts_table
 from projections.facts import PARIS
 from projections.snapshot import snapshot
-from tests.csvdata import decisions_csv, encounter, encounters_csv
+from tests.csvdata import ENCOUNTER_HEADER, decisions_csv, encounter, encounters_csv
 
 T1 = datetime(2024, 1, 10, 9, 0, tzinfo=PARIS)
 T2 = datetime(2024, 3, 10, 9, 0, tzinfo=PARIS)
@@ -73,3 +74,35 @@ def test_as_of_snapshot_ignores_later_corrections(conn: Any, pseudo: Pseudonymis
                                     ("E-4", "SOS"), ("E-5", "SOS")]
     assert new[0][2] == 65 * 60  # 10:05 -> 11:10
     assert new[0][3] == datetime(2023, 9, 14, 11, 10)  # Paris wall clock, naive
+
+
+def test_bulk_rebuild_equals_the_sql_projection_on_odd_values(
+        ledger_db: Connection, conn: Any, pseudo: Pseudonymiser, tmp_path: Path,
+        monkeypatch: Any) -> None:
+    # Quotes, backslashes, tabs, separators and accents in texts; empty and missing values; an
+    # empty code list; several slices (the bulk path's temporary files hold one at a time).
+    from projections import bulk
+
+    monkeypatch.setattr(bulk, "SLICE_EVENTS", 3)
+    odd = ['Q"1', "B\\2", "T\t3", "S;4", "Ré-5", "N 6"]
+    rows = [encounter(ref, invoice_ref=ref, patient_ref=ref) for ref in odd]
+    rows.append(encounter("E-7", regulation_origin="NONE", regulated_at="", invoice_ref=""))
+    path = tmp_path / "odd.csv"
+    header = [*ENCOUNTER_HEADER, "invoice_ref"]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";")  # quotes the cells that need it
+        writer.writerows([header, *([r.get(h, "") for h in header] for r in rows)])
+    report = ingest_file(conn, path, pseudo, now=T1)
+    assert report.recorded == 7, report.quarantined
+    ingest_file(conn, decisions_csv(tmp_path / "d.csv", [
+        {"association": "SOS-75", "encounter_ref": 'Q"1', "decided_at": "2023-10-01",
+         "paid_amount": "0", "paid_codes": "", "rejected_codes": "G", "reason": 'a "b"\\c'},
+        {"association": "SOS-75", "encounter_ref": "E-7", "decided_at": "2023-10-02",
+         "paid_amount": "25.00", "paid_codes": "G"}]), pseudo, now=T2)
+    history(conn, pseudo, tmp_path)
+    facts_table.catch_up(conn)
+    incremental = tables(conn)
+    facts_table.rebuild(conn, ledger_db.connect)
+    assert tables(conn) == incremental
+    assert any(r[5] == 'Q"1' and r[17] == 'Q"1' for r in incremental[0])
+    assert any(r[8] == 'a "b"\\c' and r[6] == "" for r in incremental[1])

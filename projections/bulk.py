@@ -1,0 +1,120 @@
+"""Rebuilding the projection tables from the whole log, with the JSON parsed by DuckDB.
+
+In a set-based SQL rebuild PostgreSQL spends most of its time parsing the events' JSON (``jsonb``
+input). Here each range of the log goes out with ``COPY ... TO STDOUT``, DuckDB extracts the
+fields of every state in one vectorised pass (one parse per state, off the GIL), and the rows come
+back with ``COPY ... FROM STDIN`` (CSV), where PostgreSQL only reads plain values into their
+types. Values keep their JSON text until PostgreSQL types them, as the SQL path does, so both
+give the same tables (``tests/integration/test_projection.py`` asserts it); incremental catch-up
+keeps the SQL path. Temporary files live in a private folder and hold one slice at a time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from eventsourcing.utils import get_topic
+from psycopg import sql
+
+from ledger import domain
+from ledger.application import EVENTS_TABLE
+
+#: Events per slice: bounds the temporary files (~1 KB an event) whatever the log size.
+SLICE_EVENTS = 200_000
+
+_FACTS = ("association", "encounter_ref", "regulation_origin", "regulated_at", "performed_at",
+          "act", "patient_pseudonym", "patient_birth_year", "doctor_rpps", "treating_doctor",
+          "pdsa", "billed_codes", "billed_amount", "invoice_ref")
+_DECISION = ("decided_at", "paid_amount", "paid_codes", "rejected_codes", "reason")
+_CODES = ("billed_codes", "paid_codes", "rejected_codes")
+
+FACT_COLUMNS = ("encounter_id", "version", "notification_id", "recorded_at", *_FACTS, "voided")
+DECISION_COLUMNS = ("encounter_id", "version", "notification_id", "recorded_at", *_DECISION)
+
+
+def _select(kind: str, fields: tuple[str, ...], source: str) -> str:
+    """DuckDB: one row per event of the slice file, in the projection table's column order."""
+    paths = ["$.timestamp", *(f"$.{kind}.{f}" for f in fields)]
+    values = []
+    for i, name in enumerate(fields, start=2):
+        value = f"v[{i}]"
+        if name in _CODES:  # a JSON array of codes, stored joined by '+' (as array_to_string)
+            value = f"""array_to_string(from_json({value}, '["VARCHAR"]'), '+')"""
+        values.append(value)
+    extra = ", false" if kind == "facts" else ""
+    path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    return (f"SELECT id, version, nid, v[1], {', '.join(values)}{extra} "
+            f"FROM (SELECT id, version, nid, json_extract_string(state, {path_list}) AS v "
+            f"FROM {source})")
+
+
+def project_range(conn: Any, after: int, upto: int, facts_table: str, decisions_table: str
+                  ) -> None:
+    """Project the events in positions (after, upto] into the two (staging) tables.
+
+    Args:
+        conn: a connection in a transaction (its own, or the caller's).
+        after: the last position not to project.
+        upto: the last position to project.
+        facts_table: the table of fact versions to fill.
+        decisions_table: the table of decisions to fill.
+    """
+    topics = {"facts": [get_topic(domain.Encounter.Recorded),
+                        get_topic(domain.Encounter.Corrected)],
+              "decision": [get_topic(domain.Encounter.Decided)]}
+    with tempfile.TemporaryDirectory(prefix="claims-rebuild-") as tmp, \
+            duckdb.connect(config={"threads": 1}) as db:
+        work = Path(tmp)
+        for start, end in _slices(after, upto):
+            for kind, table, columns, fields in (
+                    ("facts", facts_table, FACT_COLUMNS, _FACTS),
+                    ("decision", decisions_table, DECISION_COLUMNS, _DECISION)):
+                states = work / "states.txt"
+                if not _copy_out(conn, start, end, topics[kind], states):
+                    continue
+                rows = work / "rows.csv"
+                # COPY's text format escapes only backslashes here (a JSON text has no raw
+                # control characters), so undoing that gives the state back byte for byte.
+                source = (f"(SELECT id, version, nid, replace(state, '\\\\', '\\') AS state "
+                          f"FROM read_csv('{states}', auto_detect = false, header = false, "
+                          "delim = '\t', quote = '', escape = '', "
+                          "columns = {'id': 'VARCHAR', 'version': 'BIGINT', 'nid': 'BIGINT', "
+                          "'state': 'VARCHAR'}, max_line_size = 16777216))")
+                db.execute(f"COPY ({_select(kind, fields, source)}) TO '{rows}' "
+                           "(FORMAT csv, HEADER false)")
+                _copy_in(conn, table, columns, rows)
+
+
+def _slices(after: int, upto: int) -> Iterator[tuple[int, int]]:
+    start = after
+    while start < upto:
+        end = min(start + SLICE_EVENTS, upto)
+        yield start, end
+        start = end
+
+
+def _copy_out(conn: Any, after: int, upto: int, topics: list[str], path: Path) -> int:
+    """The events' id, version, position and state text (COPY text format); returns bytes."""
+    query = sql.SQL(
+        "COPY (SELECT originator_id, originator_version, notification_id, "
+        "convert_from(state, 'UTF8') FROM {} WHERE notification_id > {} "
+        "AND notification_id <= {} AND topic = ANY({})) TO STDOUT"
+    ).format(sql.Identifier(EVENTS_TABLE), sql.Literal(after), sql.Literal(upto),
+             sql.Literal(topics))
+    size = 0
+    with path.open("wb") as out, conn.cursor().copy(query) as copy:
+        for block in copy:
+            size += out.write(block)
+    return size
+
+
+def _copy_in(conn: Any, table: str, columns: tuple[str, ...], path: Path) -> None:
+    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    with path.open("rb") as source, conn.cursor().copy(query) as copy:
+        while block := source.read(1 << 20):
+            copy.write(block)
