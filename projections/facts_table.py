@@ -1,9 +1,9 @@
 """The encounter-facts projection: typed tables rebuilt from the event log, set-based.
 
 ``catch_up`` projects the events after the stored tracking position, in one transaction that also
-moves the position (exactly once: a crash leaves both or neither). PostgreSQL reads the events'
-JSON itself, so no event is decoded in Python: this is what makes a rebuild fast. ``rebuild``
-empties the tables and catches up from zero.
+moves the position (exactly once: a crash leaves both or neither); PostgreSQL reads the events'
+JSON itself. ``rebuild`` projects the whole log again into staging tables, in parallel ranges
+whose JSON DuckDB parses (``projections.bulk``), and swaps them in. No event is decoded in Python.
 """
 
 from __future__ import annotations
