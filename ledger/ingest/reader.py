@@ -150,9 +150,11 @@ class Block:
 
 #: Bytes read per block: ~10-30 thousand rows of a canonical export.
 BLOCK_BYTES = 4 << 20
+#: The first block is smaller, so that writing starts while the next ones are prepared.
+FIRST_BLOCK_BYTES = 256 << 10
 
 
-def blocks(scan_: FileScan, size: int = BLOCK_BYTES) -> Iterator[Block]:
+def blocks(scan_: FileScan, size: int | None = None) -> Iterator[Block]:
     """The data lines (after the header) in blocks of whole records, streaming.
 
     A block never ends inside a quoted field: it is extended line by line until its quotes
@@ -165,8 +167,10 @@ def blocks(scan_: FileScan, size: int = BLOCK_BYTES) -> Iterator[Block]:
         handle.readline()  # the header
         line = 2
         rest = b""
+        step = size or min(FIRST_BLOCK_BYTES, BLOCK_BYTES)
         while True:
-            data = handle.read(size)
+            data = handle.read(step)
+            step = size or BLOCK_BYTES
             chunk = rest + data
             if not data:
                 if chunk:
