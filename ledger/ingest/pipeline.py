@@ -88,23 +88,34 @@ class IngestReport:
 
 @dataclass(slots=True)
 class _Known:
-    """The latest state of an aggregate as stored, for idempotency and corrections."""
+    """The latest state of an aggregate as stored, for idempotency and corrections.
+
+    The latest facts are kept as they came (a stored state, or a correction's facts JSON) and
+    parsed only when a row needs them: most rows of a file never do.
+    """
 
     version: int = 0
-    facts: dict[str, Any] | None = None
-    facts_text: str | None = None
-    facts_sha256: str | None = None
+    fact_state: bytes | None = None  # the latest Recorded/Corrected state as stored
+    facts_text: str | None = None    # or the facts JSON of a correction made in this batch
+    facts_sha: str | None = None     # their SHA-256, once known
     voided: bool = False
     decision_hashes: set[str] = field(default_factory=set)
     batch_completed: dict[str, Any] | None = None  # an import batch's latest Completed event
-    recorded_state: bytes | None = None  # the Recorded state written by the fast path, if so
+
+    def facts_sha256(self) -> str | None:
+        if self.facts_sha is None and self.fact_state is not None:
+            self.facts_sha = json.loads(self.fact_state)["facts_sha256"]
+        return self.facts_sha
 
     def old_facts(self) -> dict[str, Any]:
-        if self.facts is None and self.facts_text is not None:
-            self.facts = json.loads(self.facts_text)
-        elif self.facts is None and self.recorded_state is not None:
-            self.facts = json.loads(self.recorded_state)["facts"]
-        return self.facts or {}
+        if self.facts_text is not None:
+            return dict(json.loads(self.facts_text))
+        if self.fact_state is not None:
+            return dict(json.loads(self.fact_state)["facts"])
+        return {}
+
+    def set_facts(self, facts_text: str, sha: str) -> None:
+        self.fact_state, self.facts_text, self.facts_sha = None, facts_text, sha
 
 
 def detect_kind(header: list[str]) -> str:
@@ -224,30 +235,38 @@ class _Job:
              "actor": self.actor}, {})[:-1].decode("utf-8")
 
     # -- lookups -------------------------------------------------------------------------
-    def lookup(self, ids: list[bytes]) -> dict[bytes, _Known]:
-        """The latest stored state of each aggregate id (reads our own uncommitted writes)."""
+    def lookup(self, ids: list[bytes], facts: bool = True) -> dict[bytes, _Known]:
+        """The latest stored state of each aggregate id (reads our own uncommitted writes).
+
+        Args:
+            ids: the aggregate ids, 16 bytes each.
+            facts: whether the stored facts are wanted (not for a decisions file, which only
+                needs versions and the decisions already recorded).
+        """
         found: dict[bytes, _Known] = {}
         if not ids:
             return found
-        cur = self.conn.execute(
+        cur = self.conn.cursor(binary=True)
+        cur.execute(
             sql.SQL(
-                "SELECT originator_id, originator_version, topic, state FROM {} "
+                "SELECT originator_id, originator_version, topic, "
+                "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
                 "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
             ).format(sql.Identifier(EVENTS_TABLE)),
-            ("{" + ",".join(i.hex() for i in ids) + "}",),
+            (facts, list(FACT_TOPICS), "{" + ",".join(i.hex() for i in ids) + "}"),
         )
-        for oid, version, topic, state in cur:
+        for oid, version, topic, state in cur.fetchall():  # far cheaper than row by row
             k = found.setdefault(oid.bytes, _Known())
             k.version = version
             if topic in FACT_TOPICS:
-                data = json.loads(bytes(state))
-                k.facts, k.facts_sha256, k.voided = data["facts"], data["facts_sha256"], False
+                k.fact_state, k.facts_text, k.facts_sha = state, None, None
+                k.voided = False
             elif topic == T_VOIDED:
                 k.voided = True
             elif topic == T_DECIDED:
-                k.decision_hashes.add(json.loads(bytes(state))["decision_sha256"])
+                k.decision_hashes.add(json.loads(state)["decision_sha256"])
             elif topic == T_COMPLETED:
-                k.batch_completed = json.loads(bytes(state))
+                k.batch_completed = json.loads(state)
         return found
 
     # -- events --------------------------------------------------------------------------
@@ -315,8 +334,10 @@ class _Job:
 
     def chunk_events(self, chunk: list[Prepared], kind: str) -> Iterator[NewEvent]:
         """The events of a chunk of prepared rows, in line order (one lookup for the chunk)."""
+        encounters = kind == "encounters"
         known = self.lookup(list({r.oid if isinstance(r, columnar.Taken) else r.oid.bytes
-                                  for r in chunk if not isinstance(r, prepare.Bad)}))
+                                  for r in chunk if not isinstance(r, prepare.Bad)}),
+                            facts=encounters)
         # Encounters recorded by this chunk, by id: just their state (a _Known is made only if
         # the encounter comes again in the chunk).
         fresh: dict[bytes, bytes] = {}
@@ -325,12 +346,10 @@ class _Job:
             state = known.get(oid)
             if state is None:
                 recorded = fresh.pop(oid, None)
-                state = known[oid] = (_Known() if recorded is None else _Known(
-                    1, facts_sha256=json.loads(recorded)["facts_sha256"],
-                    recorded_state=recorded))
+                state = known[oid] = _Known() if recorded is None else _Known(
+                    1, fact_state=recorded)
             return state
 
-        encounters = kind == "encounters"
         for r in chunk:
             if isinstance(r, columnar.Taken):
                 if encounters and r.oid not in known and r.oid not in fresh:
@@ -388,19 +407,20 @@ class _Job:
             return
         fields = {"facts": r.payload, "facts_sha256": f'"{r.sha}"'}
         if state.version == 0:
-            state.version, state.facts_sha256, state.facts_text = 1, r.sha, r.payload
+            state.version = 1
+            state.set_facts(r.payload, r.sha)
             self.report.recorded += 1
             yield NewEvent(r.oid, 1, T_RECORDED, self._state(
                 self.created_prefix, r.effective_at, {**fields, "provenance": provenance}))
             return
-        if state.facts_sha256 == r.sha and not state.voided:
+        if state.facts_sha256() == r.sha and not state.voided:
             self.report.unchanged += 1
             return
         new_facts = json.loads(r.payload)
         old_facts = state.old_facts()
         changed = sorted(k for k in new_facts if old_facts.get(k) != new_facts[k]) or ["status"]
         state.version += 1
-        state.facts, state.facts_text, state.facts_sha256 = None, r.payload, r.sha
+        state.set_facts(r.payload, r.sha)
         state.voided = False
         self.report.corrected += 1
         yield NewEvent(r.oid, state.version, T_CORRECTED, self._state(

@@ -52,7 +52,7 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     job = _job(list(record))
     _, problems = parse_row(ENCOUNTER_SCHEMA, record)
     assert problems == []
-    job.lookup = lambda ids: {}  # type: ignore[method-assign]
+    job.lookup = lambda ids, facts=True: {}  # type: ignore[method-assign]
     fields = [record[h] for h in record]
     ctx = prepare.RowContext("encounters", tuple(record), frozenset(ENCOUNTER_COLUMNS), ";",
                              b"k" * 20)
@@ -68,7 +68,7 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     # A correction of the same encounter, on top of the recorded state:
     recorded = json.loads(events[0].state)
     state = pipeline._Known(version=1, facts_text=json.dumps(recorded["facts"]),
-                            facts_sha256=recorded["facts_sha256"])
+                            facts_sha=recorded["facts_sha256"])
     changed = {**record, "billed_amount": "40,00"}
     ctx = prepare.RowContext("encounters", tuple(changed), frozenset(ENCOUNTER_COLUMNS), ";",
                              b"k" * 20)
