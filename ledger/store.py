@@ -38,12 +38,14 @@ _LINK_HEAD = struct.Struct(">Q16sQ")  # a chain digest's position, id and versio
 
 
 class NewEvent(NamedTuple):
-    """A stored event before it has a position (``originator_id``: a UUID or its 16 bytes)."""
+    """A stored event before it has a position (``originator_id``: a UUID or its 16 bytes;
+    ``state_sha256``: the state's SHA-256 if the producer already has it)."""
 
     originator_id: UUID | bytes
     originator_version: int
     topic: str
     state: bytes
+    state_sha256: bytes | None = None
 
 
 def init_schema(conn_info: Any, library_env: Mapping[str, str]) -> None:
@@ -170,7 +172,7 @@ class EventWriter:
         # A topic's COPY field (length + UTF-8) is also exactly its part of the chain digest.
         data = [_COPY_HEADER]
         with self.conn.cursor().copy(copy_sql) as copy:
-            for oid, ver, topic, state in itertools.chain((first,), rows):
+            for oid, ver, topic, state, state_sha in itertools.chain((first,), rows):
                 position += 1
                 raw_id = oid if type(oid) is bytes else oid.bytes  # type: ignore[union-attr]
                 field = topics.get(topic) or topics.setdefault(topic, topic_field(topic))
@@ -178,7 +180,7 @@ class EventWriter:
                          _LENGTH.pack(len(state)), state, _POSITION.pack(8, position))
                 if hashing:
                     link = sha256(b"".join((link, _LINK_HEAD.pack(position, raw_id, ver), field,
-                                            sha256(state).digest()))).digest()
+                                            state_sha or sha256(state).digest()))).digest()
                 links.append((position, link))
                 if len(data) >= SEND_ROWS * 5:
                     copy.write(b"".join(data))

@@ -92,6 +92,7 @@ class Taken(NamedTuple):
     line: int
     oid: bytes               # the aggregate id, 16 bytes
     state: bytes             # the Recorded (encounters) or Decided (decisions) event state
+    state_sha: bytes         # its SHA-256 (for the hash chain; hashlib beats DuckDB's sha256)
     sha: str | None = None   # SHA-256 of the decision JSON (decisions only: for repeats)
     ref: str | None = None   # "ASSOCIATION/REF" (decisions only: for messages)
 
@@ -156,8 +157,10 @@ class BlockPreparer:
                 params = {**params, "text": text, "base": first_line}
             self.db.execute(statement, params)
         # Both results keep the block's line order (DuckDB preserves insertion order).
+        sha256 = hashlib.sha256
         taken: list[Taken | prepare.Good | prepare.Bad] = [
-            Taken(*row) for row in self.db.execute(self.taken_sql, self.taken_params).fetchall()]
+            Taken(row[0], row[1], row[2], sha256(row[2]).digest(), *row[3:])
+            for row in self.db.execute(self.taken_sql, self.taken_params).fetchall()]
         handed_back = self.db.execute(_HANDED_BACK).fetchall()
         if not handed_back:
             return taken

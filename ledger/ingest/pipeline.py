@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from queue import Full, Queue
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -54,6 +54,20 @@ FACT_TOPICS = (T_RECORDED, T_CORRECTED)
 
 #: A prepared row: taken whole by the fast path, or prepared row by row (good or bad).
 Prepared = columnar.Taken | prepare.Good | prepare.Bad
+
+
+class Chunk(NamedTuple):
+    """Prepared rows with the ids they touch (a ``uuid[]`` literal), both made off the main
+    thread so that it only looks up, decides and writes."""
+
+    rows: list[Prepared]
+    ids: str
+
+    @classmethod
+    def of(cls, rows: list[Prepared]) -> Chunk:
+        ids = {r.oid.hex() if isinstance(r, columnar.Taken) else r.oid.hex
+               for r in rows if not isinstance(r, prepare.Bad)}
+        return cls(rows, "{" + ",".join(ids) + "}")
 
 
 @dataclass
@@ -175,7 +189,7 @@ def ingest_file(
     with conn.transaction():
         writer = EventWriter(conn)
         writer.lock()
-        batch_state = job.lookup([batch.bytes]).get(batch.bytes, _Known())
+        batch_state = job.lookup("{" + batch.hex + "}").get(batch.bytes, _Known())
         done = batch_state.batch_completed
         if done is not None and not any(q["reason"].startswith("unknown encounter")
                                         for q in done["quarantined"]):
@@ -192,7 +206,7 @@ def ingest_file(
         fast = accelerate and not scan.bad_lines and set(header) <= set(known_cols)
         chunks = job.fast_chunks(ctx, scan) if fast else job.row_chunks(ctx, csv_rows.rows)
         for prepared in _ahead(chunks):
-            report.rows += len(prepared)
+            report.rows += len(prepared.rows)
             writer.append(job.chunk_events(prepared, kind))
             if on_progress:
                 on_progress(report.rows, scan.lines - 1)
@@ -235,16 +249,16 @@ class _Job:
              "actor": self.actor}, {})[:-1].decode("utf-8")
 
     # -- lookups -------------------------------------------------------------------------
-    def lookup(self, ids: list[bytes], facts: bool = True) -> dict[bytes, _Known]:
+    def lookup(self, ids: str, facts: bool = True) -> dict[bytes, _Known]:
         """The latest stored state of each aggregate id (reads our own uncommitted writes).
 
         Args:
-            ids: the aggregate ids, 16 bytes each.
+            ids: the aggregate ids, as a ``uuid[]`` literal (``Chunk.ids``).
             facts: whether the stored facts are wanted (not for a decisions file, which only
                 needs versions and the decisions already recorded).
         """
         found: dict[bytes, _Known] = {}
-        if not ids:
+        if ids == "{}":
             return found
         cur = self.conn.cursor(binary=True)
         cur.execute(
@@ -253,7 +267,7 @@ class _Job:
                 "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
                 "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
             ).format(sql.Identifier(EVENTS_TABLE)),
-            (facts, list(FACT_TOPICS), "{" + ",".join(i.hex() for i in ids) + "}"),
+            (facts, list(FACT_TOPICS), ids),
         )
         for oid, version, topic, state in cur.fetchall():  # far cheaper than row by row
             k = found.setdefault(oid.bytes, _Known())
@@ -304,13 +318,13 @@ class _Job:
 
     # -- rows ----------------------------------------------------------------------------
     def row_chunks(self, ctx: prepare.RowContext, rows: Iterator[tuple[int, list[str]]]
-                   ) -> Iterator[list[Prepared]]:
+                   ) -> Iterator[Chunk]:
         """Rows prepared one by one (any file), a chunk at a time."""
         for chunk in _chunks(rows, LOOKUP_CHUNK):
-            yield list(prepare.prepare(ctx, chunk))
+            yield Chunk.of(list(prepare.prepare(ctx, chunk)))
 
     def fast_chunks(self, ctx: prepare.RowContext, scan: reader.FileScan
-                    ) -> Iterator[list[Prepared]]:
+                    ) -> Iterator[Chunk]:
         """Blocks of rows prepared by the fast path (``columnar``), for files that decode whole.
 
         A block with a quote character (a quoted field may hold a separator or a line break)
@@ -323,21 +337,19 @@ class _Job:
             for block in reader.blocks(scan):
                 if '"' in block.text:
                     rows = reader.records(block.text, block.first_line, ctx.separator)
-                    yield list(prepare.prepare(ctx, rows))
+                    yield Chunk.of(list(prepare.prepare(ctx, rows)))
                 else:
-                    yield preparer(block.text, block.first_line)
+                    yield Chunk.of(preparer(block.text, block.first_line))
         finally:
             preparer.close()
 
     def _quarantine(self, line: int, column: str | None, reason: str, raw: str | None) -> None:
         self.report.quarantined.append(Problem(self.report.file, line, column, reason, raw))
 
-    def chunk_events(self, chunk: list[Prepared], kind: str) -> Iterator[NewEvent]:
+    def chunk_events(self, chunk: Chunk, kind: str) -> Iterator[NewEvent]:
         """The events of a chunk of prepared rows, in line order (one lookup for the chunk)."""
         encounters = kind == "encounters"
-        known = self.lookup(list({r.oid if isinstance(r, columnar.Taken) else r.oid.bytes
-                                  for r in chunk if not isinstance(r, prepare.Bad)}),
-                            facts=encounters)
+        known = self.lookup(chunk.ids, facts=encounters)
         # Encounters recorded by this chunk, by id: just their state (a _Known is made only if
         # the encounter comes again in the chunk).
         fresh: dict[bytes, bytes] = {}
@@ -350,13 +362,13 @@ class _Job:
                     1, fact_state=recorded)
             return state
 
-        for r in chunk:
+        for r in chunk.rows:
             if isinstance(r, columnar.Taken):
                 if encounters and r.oid not in known and r.oid not in fresh:
                     # The common case, whole from the fast path: a new encounter.
                     fresh[r.oid] = r.state
                     self.report.recorded += 1
-                    yield NewEvent(r.oid, 1, T_RECORDED, r.state)
+                    yield NewEvent(r.oid, 1, T_RECORDED, r.state, r.state_sha)
                     continue
                 if not encounters:
                     state = known.get(r.oid)
@@ -364,7 +376,7 @@ class _Job:
                         state.decision_hashes.add(r.sha or "")
                         state.version += 1
                         self.report.decided += 1
-                        yield NewEvent(r.oid, state.version, T_DECIDED, r.state)
+                        yield NewEvent(r.oid, state.version, T_DECIDED, r.state, r.state_sha)
                         continue
                 good = r.good()  # the rare cases: a correction, a repeat, an unknown encounter
             elif isinstance(r, prepare.Bad):
@@ -445,7 +457,7 @@ class _Job:
             {"decision": r.payload, "decision_sha256": f'"{r.sha}"', "provenance": provenance}))
 
 
-def _ahead(chunks: Iterator[list[Prepared]]) -> Iterator[list[Prepared]]:
+def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     """The chunks, the next one prepared in a background thread while the caller writes.
 
     The fast path's DuckDB work runs without the GIL, so preparing block n+1 overlaps writing
