@@ -135,14 +135,16 @@ class EventWriter:
             self.head = ChainHead(links[-1][0], links[-1][1])
 
     def _copy_links(self, links: list[tuple[int, bytes]]) -> None:
-        if not links:
+        self._copy_link_rows([_LINK_ROW.pack(2, 8, nid, 32, link) for nid, link in links])
+
+    def _copy_link_rows(self, rows: list[bytes]) -> None:
+        """COPY chain links already framed as binary COPY rows (``_LINK_ROW``)."""
+        if not rows:
             return
-        data = [_COPY_HEADER, *(_LINK_ROW.pack(2, 8, nid, 32, link) for nid, link in links),
-                _COPY_TRAILER]
         with self.conn.cursor().copy(
             "COPY claims_chain (notification_id, link) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.write(b"".join(data))
+            copy.write(b"".join((_COPY_HEADER, *rows, _COPY_TRAILER)))
 
     def append(self, events: Iterable[NewEvent]) -> int:
         """Write events with one COPY, assigning positions and chain links. Returns the count.
@@ -159,7 +161,7 @@ class EventWriter:
             return 0
         position = self.head.position
         link = self.head.link
-        links: list[tuple[int, bytes]] = []
+        links: list[bytes] = []
         copy_sql = sql.SQL(
             "COPY {} (originator_id, originator_version, topic, state, notification_id) "
             "FROM STDIN (FORMAT BINARY)"
@@ -181,13 +183,13 @@ class EventWriter:
                 if hashing:
                     link = sha256(b"".join((link, _LINK_HEAD.pack(position, raw_id, ver), field,
                                             state_sha or sha256(state).digest()))).digest()
-                links.append((position, link))
+                links.append(_LINK_ROW.pack(2, 8, position, 32, link))
                 if len(data) >= SEND_ROWS * 5:
                     copy.write(b"".join(data))
                     data = []
             data.append(_COPY_TRAILER)
             copy.write(b"".join(data))
-        self._copy_links(links)
+        self._copy_link_rows(links)
         count = position - self.head.position
         self.head = ChainHead(position, link)
         self.written += count

@@ -23,7 +23,7 @@ import csv
 import hashlib
 import heapq
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -32,7 +32,7 @@ import orjson
 
 from ledger import domain
 from ledger.ingest import prepare
-from ledger.ingest.values import paris_years
+from ledger.ingest.values import ParisYear, paris_years
 
 _NOT_TEXT = r"\x00-\x20\"\\\x7f"
 #: Characters ``str.strip`` removes besides the ASCII ones (a text cell must not start or end
@@ -178,27 +178,28 @@ def _paris_offset_macro() -> str:
 
     ISO texts of one width compare as times do, so the year's boundaries are compared as text.
     """
-    years = paris_years()
-    first = years[0].year
+    known = {y.year: y for y in paris_years()}
+    first, last = min(known), max(known)
+    # A year left out by paris_years() (no usual pair of changes) gets NULLs: its rows go to the
+    # row-by-row path, which knows every year.
+    years = [known.get(year) for year in range(first, last + 1)]
 
-    def column(values: Sequence[str]) -> str:
-        return "[" + ", ".join(_q(v) for v in values) + "]"
+    def column(pick: Callable[[ParisYear], str]) -> str:
+        return "[" + ", ".join("NULL" if y is None else _q(pick(y)) for y in years) + "]"
 
-    gap_start = column([y.gap_start.isoformat() for y in years])
-    gap_end = column([y.gap_end.isoformat() for y in years])
-    overlap_start = column([y.overlap_start.isoformat() for y in years])
-    overlap_end = column([y.overlap_end.isoformat() for y in years])
-    index = {y.year - first + 1 for y in years}
-    assert index == set(range(1, len(years) + 1)), "paris_years() must be consecutive years"
+    gap_start = column(lambda y: y.gap_start.isoformat())
+    gap_end = column(lambda y: y.gap_end.isoformat())
+    overlap_start = column(lambda y: y.overlap_start.isoformat())
+    overlap_end = column(lambda y: y.overlap_end.isoformat())
     return f"""
     CREATE TEMP MACRO paris_offset(local, year) AS (
         CASE WHEN year - {first - 1} NOT BETWEEN 1 AND {len(years)} THEN NULL
         WHEN local < {gap_start}[year - {first - 1}]
-            THEN {column([y.before for y in years])}[year - {first - 1}]
+            THEN {column(lambda y: y.before)}[year - {first - 1}]
         WHEN local >= {gap_end}[year - {first - 1}] AND local < {overlap_start}[year - {first - 1}]
-            THEN {column([y.summer for y in years])}[year - {first - 1}]
+            THEN {column(lambda y: y.summer)}[year - {first - 1}]
         WHEN local >= {overlap_end}[year - {first - 1}]
-            THEN {column([y.after for y in years])}[year - {first - 1}]
+            THEN {column(lambda y: y.after)}[year - {first - 1}]
         END)"""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from hypothesis import given, settings
@@ -177,3 +178,20 @@ def test_plain_canonical_rows_are_all_taken(tmp_path: Path) -> None:
         (block,) = reader.blocks(scan)
         lines = block.text.splitlines()
         assert check_block(kind, header, lines) == len(lines)
+
+
+def test_a_year_left_out_of_the_paris_table_goes_row_by_row(monkeypatch: Any) -> None:
+    from ledger.ingest import values
+
+    years = tuple(y for y in values.paris_years() if y.year != 2023)
+    monkeypatch.setattr(columnar, "paris_years", lambda: years)
+    header = ENCOUNTER_HEADER
+    ctx = prepare.RowContext("encounters", header, frozenset(ENCOUNTER_COLUMNS), ";", KEY)
+    job = _job("encounters", header)
+    preparer = columnar.BlockPreparer(ctx, job.created_prefix, job.head_prefix,
+                                      (job.provenance_prefix, job.provenance_suffix))
+    lines = [f"SOS-75;E-{y};NONE;;01/06/{y} 10:00;visit;P-1;;10101010101;0;0;VG;25,00;"
+             for y in (2022, 2023, 2024)]
+    got = preparer("".join(line + "\n" for line in lines), 2)
+    assert [type(r).__name__ for r in got] == ["Taken", "Good", "Taken"]
+    assert got[0].good() == prepare.prepare(ctx, [(2, lines[0].split(";"))])[0]
