@@ -122,7 +122,7 @@ class BlockPreparer:
     def __init__(self, ctx: prepare.RowContext, created_prefix: str, head_prefix: str,
                  provenance: tuple[str, str]):
         self.ctx = ctx
-        self.db = duckdb.connect(config={"threads": 1})
+        self.db = duckdb.connect(config={"threads": 1, "memory_limit": "128MB"})
         self.db.execute(_paris_offset_macro())
         key = ctx.key if len(ctx.key) <= 64 else hashlib.sha256(ctx.key).digest()
         key = key.ljust(64, b"\x00")

@@ -148,8 +148,9 @@ class Block:
     text: str
 
 
-#: Bytes read per block: ~10-30 thousand rows of a canonical export.
-BLOCK_BYTES = 4 << 20
+#: Bytes read per block (~15 thousand rows of a canonical export): bounds the memory in flight
+#: (a block being prepared, one waiting, one being written) whatever the file size.
+BLOCK_BYTES = 2 << 20
 #: The first block is smaller, so that writing starts while the next ones are prepared.
 FIRST_BLOCK_BYTES = 256 << 10
 
