@@ -2,7 +2,9 @@
 
 A file is one import batch, written in one transaction under the event table's insert lock: a
 crash at any moment leaves either the whole batch or nothing, and running the same command again
-completes it. Rows are streamed (memory does not grow with the file) and looked up in chunks:
+completes it. Rows are streamed (memory does not grow with the file), prepared a block at a time
+in a background thread (by DuckDB where the rows allow, see ``columnar``; row by row otherwise)
+and looked up a block at a time:
 
 - a new encounter becomes ``Encounter.Recorded``;
 - a known one with the same facts is unchanged (re-ingesting a file writes nothing);
@@ -183,8 +185,7 @@ def ingest_file(
     batch = domain.batch_id(scan.sha256, kind)
     report = IngestReport(str(path), kind, scan.sha256, batch, scan.encoding)
     recorded_at = now or datetime.now(tz=PARIS)
-    job = _Job(conn, report, header, known_cols, pseudonymise, csv_rows.separator, recorded_at,
-               scan.sha256, name, batch)
+    job = _Job(conn, report, recorded_at, scan.sha256, name, batch)
 
     with conn.transaction():
         writer = EventWriter(conn)
@@ -223,15 +224,10 @@ def ingest_file(
 class _Job:
     """The state of one file's ingestion (kept out of the public function for readability)."""
 
-    def __init__(self, conn: Any, report: IngestReport, header: list[str],
-                 known_cols: tuple[str, ...], pseudonymise: Pseudonymiser, separator: str,
-                 recorded_at: datetime, sha256: str, name: str, batch: UUID):
+    def __init__(self, conn: Any, report: IngestReport, recorded_at: datetime, sha256: str,
+                 name: str, batch: UUID):
         self.conn = conn
         self.report = report
-        self.header = header
-        self.known_cols = set(known_cols)
-        self.pseudonymise = pseudonymise
-        self.separator = separator
         self.recorded_at = recorded_at
         self.provenance_base: dict[str, Any] = {
             "file_name": name, "file_sha256": sha256, "batch_id": batch}

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from ledger.ingest import columnar, pipeline, prepare, reader
 from ledger.ingest.rows import DECISION_COLUMNS, ENCOUNTER_COLUMNS
-from ledger.pseudonym import Pseudonymiser
 from projections.facts import PARIS
 
 KEY = b"columnar-test-key-0123"
@@ -29,11 +28,9 @@ DECISION_HEADER = DECISION_COLUMNS
 
 @cache
 def _job(kind: str, header: tuple[str, ...]) -> pipeline._Job:
-    cols = ENCOUNTER_COLUMNS if kind == "encounters" else DECISION_COLUMNS
     report = pipeline.IngestReport("f.csv", kind, "0" * 64, UUID(int=1), "utf-8")
-    return pipeline._Job(None, report, list(header), cols, Pseudonymiser(KEY), ";",
-                         datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS), "0" * 64, "f.csv",
-                         UUID(int=2))
+    return pipeline._Job(None, report, datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS),
+                         "0" * 64, "f.csv", UUID(int=2))
 
 
 @cache
