@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench import baselines
-from bench.common import fresh, synth
+from bench.common import fresh, private_server, synth
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
-from ops.database import start_server
 from projections import facts_table
 
 
@@ -40,13 +38,8 @@ def main() -> None:
                         help="events through the library's ProjectionRunner (baseline)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="claims-bench-") as tmp:
-        work = Path(tmp)
-        server = start_server(work / "pg", cleanup_mode="stop")
-        try:
-            run(server.get_uri(), work, args)
-        finally:
-            server.cleanup()
+    with private_server("claims-bench-") as (admin_url, work):
+        run(admin_url, work, args)
 
 
 def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:

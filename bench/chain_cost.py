@@ -9,16 +9,15 @@ one month) including its full-log Merkle pass. A benchmark, not a test: nothing 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from bench.common import fresh, synth
+from bench.common import fresh, private_server, synth
 from ledger import store
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
-from ops.database import Connection, start_server
+from ops.database import Connection
 
 KEY = Pseudonymiser(b"bench-key-0123456789")
 
@@ -80,13 +79,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--associations", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="claims-chain-bench-") as tmp:
-        work = Path(tmp)
-        server = start_server(work / "pg", cleanup_mode="stop")
-        try:
-            run(server.get_uri(), work, args.size, args.associations)
-        finally:
-            server.cleanup()
+    with private_server("claims-chain-bench-") as (admin_url, work):
+        run(admin_url, work, args.size, args.associations)
 
 
 if __name__ == "__main__":

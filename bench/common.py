@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -9,7 +12,7 @@ from typing import Any
 import psycopg
 
 from ledger.store import init_schema
-from ops.database import Connection, ensure_database
+from ops.database import Connection, ensure_database, start_server
 
 
 def synth(out: Path, encounters: int, associations: int, seed: int = 42) -> Any:
@@ -27,3 +30,16 @@ def fresh(admin_url: str, name: str) -> Connection:
     conn_info = Connection(ensure_database(admin_url, name))
     init_schema(conn_info, conn_info.library_env())
     return conn_info
+
+
+@contextmanager
+def private_server(prefix: str) -> Iterator[tuple[str, Path]]:
+    """A private embedded PostgreSQL in a temporary folder: ``(admin URL, folder)``; stopped and
+    removed on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        server = start_server(work / "pg", cleanup_mode="stop")
+        try:
+            yield server.get_uri(), work
+        finally:
+            server.cleanup()

@@ -10,16 +10,13 @@ a temporary folder and stopped.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
-from bench.common import fresh
+from bench.common import fresh, private_server
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ledger.synth import generate
-from ops.database import start_server
 from projections import facts_table
 
 
@@ -30,32 +27,27 @@ def main() -> None:
                         help="total encounters (default: the national profile, ~3.7 M)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="claims-national-") as tmp:
-        work = Path(tmp)
-        server = start_server(work / "pg", cleanup_mode="stop")
-        try:
-            started = time.perf_counter()
-            data = generate(work / "data", associations=args.associations,
-                            start=date(2023, 1, 1), end=date(2023, 12, 31),
-                            encounters=args.encounters, seed=2023)
-            print(f"synthetic year written in {time.perf_counter() - started:.1f} s", flush=True)
-            ledger = fresh(server.get_uri(), "national")
-            pseudo = Pseudonymiser(b"bench-key-0123456789")
-            with ledger.connect() as conn:
-                for path in (data.encounters_path, data.corrections_path, data.decisions_path):
-                    started = time.perf_counter()
-                    report = ingest_file(conn, path, pseudo)
-                    took = time.perf_counter() - started
-                    print(f"{path.name:<28} {report.rows:>10,} rows  {report.new_events:>10,} "
-                          f"events  {took:7.1f} s  {report.new_events / took:>8,.0f} events/s",
-                          flush=True)
+    with private_server("claims-national-") as (admin_url, work):
+        started = time.perf_counter()
+        data = generate(work / "data", associations=args.associations,
+                        start=date(2023, 1, 1), end=date(2023, 12, 31),
+                        encounters=args.encounters, seed=2023)
+        print(f"synthetic year written in {time.perf_counter() - started:.1f} s", flush=True)
+        ledger = fresh(admin_url, "national")
+        pseudo = Pseudonymiser(b"bench-key-0123456789")
+        with ledger.connect() as conn:
+            for path in (data.encounters_path, data.corrections_path, data.decisions_path):
                 started = time.perf_counter()
-                _, events = facts_table.rebuild(conn, ledger.connect)
+                report = ingest_file(conn, path, pseudo)
                 took = time.perf_counter() - started
-                print(f"{'rebuild':<28} {events:>10,} events in {took:.1f} s "
-                      f"({events / took:,.0f} events/s)", flush=True)
-        finally:
-            server.cleanup()
+                print(f"{path.name:<28} {report.rows:>10,} rows  {report.new_events:>10,} "
+                      f"events  {took:7.1f} s  {report.new_events / took:>8,.0f} events/s",
+                      flush=True)
+            started = time.perf_counter()
+            _, events = facts_table.rebuild(conn, ledger.connect)
+            took = time.perf_counter() - started
+            print(f"{'rebuild':<28} {events:>10,} events in {took:.1f} s "
+                  f"({events / took:,.0f} events/s)", flush=True)
 
 
 if __name__ == "__main__":
