@@ -125,17 +125,13 @@ class EventWriter:
             ).format(sql.Identifier(EVENTS_TABLE)),
             (self.head.position, upto),
         )
-        links: list[tuple[int, bytes]] = []
-        link = self.head.link
+        rows: list[bytes] = []
+        head = self.head
         for nid, oid, ver, topic, state in cur:
-            link = next_link(link, nid, oid, ver, topic, bytes(state))
-            links.append((nid, link))
-        self._copy_links(links)
-        if links:
-            self.head = ChainHead(links[-1][0], links[-1][1])
-
-    def _copy_links(self, links: list[tuple[int, bytes]]) -> None:
-        self._copy_link_rows([_LINK_ROW.pack(2, 8, nid, 32, link) for nid, link in links])
+            head = ChainHead(nid, next_link(head.link, nid, oid, ver, topic, bytes(state)))
+            rows.append(_LINK_ROW.pack(2, 8, nid, 32, head.link))
+        self._copy_link_rows(rows)
+        self.head = head
 
     def _copy_link_rows(self, rows: list[bytes]) -> None:
         """COPY chain links already framed as binary COPY rows (``_LINK_ROW``)."""

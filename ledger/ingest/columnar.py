@@ -203,9 +203,10 @@ def _paris_offset_macro() -> str:
         END)"""
 
 
-def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[str, str]:
-    """The first stage (numbered lines matched against the file's line shape) and the trimmed
-    cells of the lines that match, as select-list items over ``f`` (the split line)."""
+def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """The first two stages of either kind: the block's numbered lines matched against the
+    file's line shape (``b_lines``), then the trimmed cells of the lines that match
+    (``b_cells``)."""
     shapes = _shapes(ctx.separator)
     line_shape = _re_escape(ctx.separator).join(shapes[c] for c in ctx.header) + "\r?"
     blank = f"[ {_re_escape(ctx.separator)}]*\r?"
@@ -220,7 +221,8 @@ def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[str, str]:
         WHERE NOT regexp_full_match(raw, {_q(blank)})"""
     split = f"(SELECT line, string_split(rtrim(raw, chr(13)), {_q(ctx.separator)}) AS f " \
             "FROM b_lines WHERE ok)"
-    return lines, ", ".join(f"{expr} AS {c}" for c, expr in cells.items()) + f" FROM {split}"
+    select = ", ".join(f"{expr} AS {c}" for c, expr in cells.items())
+    return [("b_lines", lines), ("b_cells", f"SELECT line, {select} FROM {split}")]
 
 
 def _local(cell: str) -> str:
@@ -316,7 +318,6 @@ _DECISION_COLUMNS = ("association", "encounter_ref", "decided_at", "paid_amount"
 
 
 def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
-    lines, cells = _stages(ctx, _ENCOUNTER_COLUMNS)
     flags = {c: f"CASE WHEN lower({c}) IN ({', '.join(_q(v) for v in FLAGS_TRUE)}) "
                 "THEN 'true' ELSE 'false' END" for c in ("treating_doctor", "pdsa")}
     checks = (
@@ -351,8 +352,7 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
         ("invoice_ref", _nullable("invoice_ref"), False),
     ))
     stages = [
-        ("b_lines", lines),
-        ("b_cells", f"SELECT line, {cells}"),
+        *_stages(ctx, _ENCOUNTER_COLUMNS),
         ("b_typed", f"""
             SELECT *, paris_offset(reg_local, try_cast(left(reg_local, 4) AS INT)) AS reg_off,
                    paris_offset(perf_local, try_cast(left(perf_local, 4) AS INT)) AS perf_off,
@@ -368,7 +368,6 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
 
 
 def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
-    lines, cells = _stages(ctx, _DECISION_COLUMNS)
     payload = _json_fields((
         ("decided_at", "day", True),
         ("paid_amount", _money("paid_amount"), True),
@@ -377,8 +376,7 @@ def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]
         ("reason", _nullable("reason"), False),
     ))
     stages = [
-        ("b_lines", lines),
-        ("b_cells", f"SELECT line, {cells}"),
+        *_stages(ctx, _DECISION_COLUMNS),
         ("b_typed", """
             SELECT *, paris_offset(concat(day, 'T00:00:00'), try_cast(left(day, 4) AS INT))
                       AS day_off
