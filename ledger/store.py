@@ -5,6 +5,9 @@ so that notification ids are issued in commit order. ``EventWriter`` takes the s
 whole batch, assigns the following notification ids itself, and streams the rows with COPY,
 extending the hash chain as it goes. Every library reader (``repository.get``, the notification
 log, projections) reads these rows exactly as if ``Application.save`` had written them.
+
+``append`` frames events given one by one; ``append_framed`` takes rows that DuckDB already
+framed (``copy_row_sql``) and fills in their positions and chain links over whole arrays.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -35,6 +39,45 @@ _LENGTH = struct.Struct(">i")
 _POSITION = struct.Struct(">iq")  # notification_id
 _LINK_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification_id; link
 _LINK_HEAD = struct.Struct(">Q16sQ")  # a chain digest's position, id and version
+_ROW_FIELDS = b"\x00\x05"  # an event row's field count, as framed
+_POSITION_MARK = _LENGTH.pack(8)  # the length before a row's position
+_ID_AT = 6  # where a row's aggregate id starts (after the field count and the id's length)
+
+
+def copy_row_sql(oid: str, topic: str, state: str) -> str:
+    """A DuckDB expression: the binary COPY row of an event, for ``EventWriter.append_framed``.
+
+    The row is framed as ``append`` frames it, its version and position left as zeros for the
+    writer to fill in. ``oid`` is a 16-byte BLOB expression; ``state`` a BLOB column (a column,
+    not an expression: it is referenced twice).
+    """
+    head = _EVENT_HEAD.pack(5, 16, bytes(16), 8, 0)
+    return (f"unhex('{head[:6].hex()}') || {oid} || unhex('{head[22:].hex()}"
+            f"{topic_field(topic).hex()}') || unhex(printf('%08x', octet_length({state}))) || "
+            f"{state} || unhex('{_POSITION.pack(8, 0).hex()}')")
+
+
+def framed_overhead(topic: str) -> int:
+    """The bytes of a row framed by ``copy_row_sql`` besides its state."""
+    return _EVENT_HEAD.size + len(topic_field(topic)) + _LENGTH.size + _POSITION.size
+
+
+def framed_ids(rows: bytes | bytearray, ends: np.ndarray) -> list[bytes]:
+    """The aggregate id (16 bytes) of each row framed by ``copy_row_sql``."""
+    starts = np.concatenate(([0], ends[:-1]))
+    ids = np.frombuffer(rows, np.uint8)[(starts + _ID_AT)[:, None] + np.arange(16)].tobytes()
+    return [ids[i:i + 16] for i in range(0, len(ids), 16)]
+
+
+def framed_events(rows: bytes | bytearray, ends: np.ndarray, topic: str
+                  ) -> Iterator[tuple[bytes, bytes]]:
+    """The (id, state) of each row framed by ``copy_row_sql``."""
+    state_at = _EVENT_HEAD.size + len(topic_field(topic)) + _LENGTH.size
+    start = 0
+    for end in ends.tolist():
+        yield (bytes(rows[start + _ID_AT:start + _ID_AT + 16]),
+               bytes(rows[start + state_at:end - _POSITION.size]))
+        start = end
 
 
 class NewEvent(NamedTuple):
@@ -141,6 +184,82 @@ class EventWriter:
             "COPY claims_chain (notification_id, link) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.write(b"".join((_COPY_HEADER, *rows, _COPY_TRAILER)))
+
+    def append_framed(self, rows: bytearray, ends: np.ndarray, topic: str,
+                      versions: int | np.ndarray) -> int:
+        """Write events already framed as binary COPY rows by ``copy_row_sql``, all of
+        ``topic``, with one COPY. Returns the count.
+
+        Args:
+            rows: the rows, one after the other; their versions and positions are filled in here.
+            ends: the offset just past each row (int64).
+            topic: the topic the rows were framed with (checked).
+            versions: the events' version: one for all, or one per row.
+
+        The versions, positions, chain heads and link rows are computed over whole arrays; only
+        the chain itself (each link hashes the one before) is a loop.
+        """
+        if not self._locked:
+            raise RuntimeError("EventWriter.lock() must be called before append_framed()")
+        count = len(ends)
+        if count == 0:
+            return 0
+        data = np.frombuffer(rows, dtype=np.uint8)
+        starts = np.concatenate(([0], ends[:-1]))
+        field = topic_field(topic)
+        state_at = _EVENT_HEAD.size + len(field) + _LENGTH.size
+        if (ends[-1] != len(rows) or data[starts].any() or (data[starts + 1] != 5).any()
+                or (data[(starts + _EVENT_HEAD.size)[:, None] + np.arange(len(field))]
+                    != np.frombuffer(field, np.uint8)).any()
+                or (data[(ends - _POSITION.size)[:, None] + np.arange(_LENGTH.size)]
+                    != np.frombuffer(_POSITION_MARK, np.uint8)).any()):
+            raise ValueError(f"append_framed: rows not framed by copy_row_sql for {topic}")
+        # Big-endian 8-byte integers, filled in at their place in each row: the version ends
+        # the fixed head, the position ends the row.
+        version_values = np.empty(count, dtype=">i8")
+        version_values[:] = versions
+        version_bytes = version_values.view(np.uint8).reshape(count, 8)
+        data[(starts + _EVENT_HEAD.size - 8)[:, None] + np.arange(8)] = version_bytes
+        position = self.head.position
+        positions = np.arange(position + 1, position + count + 1, dtype=">i8")
+        position_bytes = positions.view(np.uint8).reshape(count, 8)
+        data[(ends - 8)[:, None] + np.arange(8)] = position_bytes
+        links: list[bytes] = []
+        link = self.head.link
+        if self.hash_links:
+            # The chain digest's head of each row: position, id (from the row) and version.
+            heads = np.empty((count, _LINK_HEAD.size), dtype=np.uint8)
+            heads[:, :8] = position_bytes
+            heads[:, 8:24] = data[(starts + _ID_AT)[:, None] + np.arange(16)]
+            heads[:, 24:] = version_bytes
+            head_bytes = heads.tobytes()
+            view = memoryview(rows)
+            sha256 = hashlib.sha256
+            width = _LINK_HEAD.size
+            for i, (start, end) in enumerate(zip((starts + state_at).tolist(),
+                                                 (ends - _POSITION.size).tolist(), strict=True)):
+                link = sha256(b"".join((link, head_bytes[i * width:(i + 1) * width], field,
+                                        sha256(view[start:end]).digest()))).digest()
+                links.append(link)
+        else:
+            links = [link] * count
+        link_rows = np.empty((count, _LINK_ROW.size), dtype=np.uint8)
+        link_rows[:, :6] = np.frombuffer(_LINK_ROW.pack(2, 8, 0, 32, bytes(32))[:6], np.uint8)
+        link_rows[:, 6:14] = position_bytes
+        link_rows[:, 14:18] = np.frombuffer(_LENGTH.pack(32), np.uint8)
+        link_rows[:, 18:] = np.frombuffer(b"".join(links), np.uint8).reshape(count, 32)
+        copy_sql = sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state, notification_id) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(sql.Identifier(EVENTS_TABLE))
+        with self.conn.cursor().copy(copy_sql) as copy:
+            copy.write(_COPY_HEADER)
+            copy.write(memoryview(rows))
+            copy.write(_COPY_TRAILER)
+        self._copy_link_rows([link_rows.tobytes()])
+        self.head = ChainHead(position + count, link)
+        self.written += count
+        return count
 
     def append(self, events: Iterable[NewEvent]) -> int:
         """Write events with one COPY, assigning positions and chain links. Returns the count.

@@ -63,30 +63,34 @@ def project_range(conn: Any, after: int, upto: int, facts_table: str, decisions_
         facts_table: the table of fact versions to fill.
         decisions_table: the table of decisions to fill.
     """
-    topics = {"facts": [get_topic(domain.Encounter.Recorded),
-                        get_topic(domain.Encounter.Corrected)],
-              "decision": [get_topic(domain.Encounter.Decided)]}
+    fact_topics = [get_topic(domain.Encounter.Recorded), get_topic(domain.Encounter.Corrected)]
+    decided = get_topic(domain.Encounter.Decided)
     with tempfile.TemporaryDirectory(prefix="claims-rebuild-") as tmp, \
             duckdb.connect(config={"threads": 1}) as db:
         work = Path(tmp)
+        states = work / "states.txt"
         for start, end in _slices(after, upto):
+            # One pass over the slice for both tables: each state comes out with its kind.
+            if not _copy_out(conn, start, end, [*fact_topics, decided], decided, states):
+                continue
+            # COPY's text format escapes only backslashes here (a JSON text has no raw control
+            # characters), so undoing that gives the state back byte for byte.
+            db.execute(
+                "CREATE OR REPLACE TEMP TABLE slice AS SELECT id, version, nid, decision, "
+                "replace(state, '\\\\', '\\') AS state "
+                f"FROM read_csv('{states}', auto_detect = false, header = false, delim = '\t', "
+                "quote = '', escape = '', columns = {'id': 'VARCHAR', 'version': 'BIGINT', "
+                "'nid': 'BIGINT', 'decision': 'BOOLEAN', 'state': 'VARCHAR'}, "
+                "max_line_size = 16777216)")
             for kind, table, columns, fields in (
                     ("facts", facts_table, FACT_COLUMNS, _FACTS),
                     ("decision", decisions_table, DECISION_COLUMNS, _DECISION)):
-                states = work / "states.txt"
-                if not _copy_out(conn, start, end, topics[kind], states):
-                    continue
+                source = f"(SELECT * FROM slice WHERE {'' if kind == 'decision' else 'NOT '}decision)"
                 rows = work / "rows.csv"
-                # COPY's text format escapes only backslashes here (a JSON text has no raw
-                # control characters), so undoing that gives the state back byte for byte.
-                source = (f"(SELECT id, version, nid, replace(state, '\\\\', '\\') AS state "
-                          f"FROM read_csv('{states}', auto_detect = false, header = false, "
-                          "delim = '\t', quote = '', escape = '', "
-                          "columns = {'id': 'VARCHAR', 'version': 'BIGINT', 'nid': 'BIGINT', "
-                          "'state': 'VARCHAR'}, max_line_size = 16777216))")
                 db.execute(f"COPY ({_select(kind, fields, source)}) TO '{rows}' "
                            "(FORMAT csv, HEADER false)")
-                _copy_in(conn, table, columns, rows)
+                if rows.stat().st_size:
+                    _copy_in(conn, table, columns, rows)
 
 
 def _slices(after: int, upto: int) -> Iterator[tuple[int, int]]:
@@ -97,18 +101,25 @@ def _slices(after: int, upto: int) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def _copy_out(conn: Any, after: int, upto: int, topics: list[str], path: Path) -> int:
-    """The events' id, version, position and state text (COPY text format); returns bytes."""
+def _copy_out(conn: Any, after: int, upto: int, topics: list[str], decided: str,
+              path: Path) -> int:
+    """The events' id, version, position, whether it is a decision, and state text (COPY text
+    format); returns the bytes written."""
     query = sql.SQL(
-        "COPY (SELECT originator_id, originator_version, notification_id, "
+        "COPY (SELECT originator_id, originator_version, notification_id, topic = {}, "
         "convert_from(state, 'UTF8') FROM {} WHERE notification_id > {} "
         "AND notification_id <= {} AND topic = ANY({})) TO STDOUT"
-    ).format(sql.Identifier(EVENTS_TABLE), sql.Literal(after), sql.Literal(upto),
-             sql.Literal(topics))
+    ).format(sql.Literal(decided), sql.Identifier(EVENTS_TABLE), sql.Literal(after),
+             sql.Literal(upto), sql.Literal(topics))
     size = 0
+    pending: list[bytes] = []
     with path.open("wb") as out, conn.cursor().copy(query) as copy:
-        for block in copy:
-            size += out.write(block)
+        for row in copy:  # a row at a time: written in larger pieces
+            pending.append(row)
+            if len(pending) >= 1000:
+                size += out.write(b"".join(pending))
+                pending = []
+        size += out.write(b"".join(pending))
     return size
 
 

@@ -22,6 +22,8 @@ from ledger.application import EVENTS_TABLE
 from projections import bulk
 
 NAME = "encounter_facts"
+#: Memory for the index builds at the end of a rebuild (PostgreSQL takes only what it needs).
+INDEX_BUILD_MEMORY = "256MB"
 
 # One JSON parse per event, all fields extracted at once by jsonb_to_record (a parse inside a
 # subquery would be inlined into every field reference and repeated). Function scans are also
@@ -154,6 +156,8 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
             project(*r)
     with conn.transaction():
         conn.execute("LOCK TABLE projection_tracking IN EXCLUSIVE MODE")
+        # Index builds sort in memory rather than in temporary files (the default is 64 MB).
+        conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
         conn.execute("ALTER TABLE rebuild_fact_versions ADD PRIMARY KEY (encounter_id, version)")
         conn.execute(_into(_INSERT_VOIDS, "rebuild_fact_versions").replace(
             "FROM encounter_fact_versions v", "FROM rebuild_fact_versions v"),

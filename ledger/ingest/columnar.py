@@ -12,6 +12,11 @@ For the rows it takes, the fast path gives the same bytes as the row-by-row path
 whole ``Recorded`` or ``Decided`` event state (``tests/unit/test_columnar.py`` asserts it on
 generated rows). Corrections and voids are rare and keep the row-by-row event builders.
 
+A block of encounters taken whole (every line, ids distinct) comes back ``Framed``: DuckDB also
+frames each ``Recorded`` event as a binary COPY row (``store.copy_row_sql``), and when none of
+the block's encounters is known yet the writer appends the rows as they are, filling in positions
+and chain links over whole arrays (``EventWriter.append_framed``): no Python object per row.
+
 Why DuckDB: its vectorised string, regex and hash functions do in C++ what costs ~50 µs a row in
 Python, and they run without the GIL, so the next block is prepared in a background thread while
 the main thread writes the previous one to PostgreSQL.
@@ -28,9 +33,11 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import duckdb
+import numpy as np
 import orjson
+from eventsourcing.utils import get_topic
 
-from ledger import domain
+from ledger import domain, store
 from ledger.ingest import prepare
 from ledger.ingest.values import ParisYear, paris_years
 
@@ -109,6 +116,45 @@ class Taken(NamedTuple):
                             data["effective_at"], {})
 
 
+class Framed(NamedTuple):
+    """A block whose rows the fast path took, ids all distinct, but for bad rows: the taken rows'
+    events already framed as COPY rows (``store.copy_row_sql``: ``Recorded`` for encounters,
+    ``Decided`` for decisions), for the writer to append as they are when the ledger's state
+    allows (no encounter known yet, or every one known and none decided yet)."""
+
+    topic: str
+    lines: np.ndarray  # the line of each framed row (int64)
+    rows: bytearray    # the COPY rows, one after the other
+    ends: np.ndarray   # the offset just past each row (int64)
+    ids: str           # the ids in line order, as a ``uuid[]`` literal
+    bad: list[prepare.Bad]          # the block's bad rows, for the quarantine
+    shas: np.ndarray | None = None  # decisions: each decision's SHA-256 (``Taken.sha``)
+    refs: np.ndarray | None = None  # decisions: each row's "ASSOCIATION/REF" (``Taken.ref``)
+
+    def __len__(self) -> int:
+        return len(self.lines) + len(self.bad)
+
+    def prepared(self) -> list[Taken | prepare.Bad]:
+        """The block's rows one by one, in line order, for the pipeline's general path."""
+        sha256 = hashlib.sha256
+        events = store.framed_events(self.rows, self.ends, self.topic)
+        lines = self.lines.tolist()
+        taken: list[Taken | prepare.Bad]
+        if self.shas is None or self.refs is None:
+            taken = [Taken(line, oid, state, sha256(state).digest())
+                     for line, (oid, state) in zip(lines, events, strict=True)]
+        else:
+            taken = [Taken(line, oid, state, sha256(state).digest(), sha, ref)
+                     for line, (oid, state), sha, ref in zip(
+                         lines, events, self.shas.tolist(), self.refs.tolist(), strict=True)]
+        bad: list[Taken | prepare.Bad] = list(self.bad)
+        return list(heapq.merge(taken, bad, key=lambda r: r.line))
+
+
+RECORDED = get_topic(domain.Encounter.Recorded)
+DECIDED = get_topic(domain.Encounter.Decided)
+
+
 class BlockPreparer:
     """Prepares blocks of lines of one file (its header, separator and constants fixed).
 
@@ -137,6 +183,11 @@ class BlockPreparer:
         }
         build = _encounters_sql if ctx.kind == "encounters" else _decisions_sql
         stages, self.taken_sql = build(ctx)
+        self.topic = RECORDED if ctx.kind == "encounters" else DECIDED
+        self.framed_sql = (f"SELECT line, octet_length(state) AS size, "
+                           f"{store.copy_row_sql('oid', self.topic, 'state')} AS row"
+                           f"{'' if ctx.kind == 'encounters' else ', sha, ref'} "
+                           f"FROM ({self.taken_sql})")
         self.stages = [(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}",
                         {k: v for k, v in {**params, "text": "", "base": 0}.items()
                          if f"${k}" in select})
@@ -146,30 +197,38 @@ class BlockPreparer:
     def close(self) -> None:
         self.db.close()
 
-    def __call__(self, text: str, first_line: int) -> list[Taken | prepare.Good | prepare.Bad]:
+    def __call__(self, text: str, first_line: int
+                 ) -> Framed | list[Taken | prepare.Good | prepare.Bad]:
         """Prepared rows of ``text`` (whole lines, no quote character), the first at ``first_line``.
 
         Blank rows are skipped, as the reader does; rows the fast path does not take are prepared
-        row by row, in their place.
+        row by row, in their place. A block whose rows are all taken (bad rows aside), ids
+        distinct, comes ``Framed``.
         """
         for statement, params in self.stages:
             if "text" in params:
                 params = {**params, "text": text, "base": first_line}
             self.db.execute(statement, params)
+        others: list[Taken | prepare.Good | prepare.Bad] = []
+        for line, raw in self.db.execute(_HANDED_BACK).fetchall():
+            fields = next(csv.reader([raw + "\n"], delimiter=self.ctx.separator,
+                                     strict=False), [])
+            if fields and any(f.strip() for f in fields):
+                others.extend(prepare.prepare(self.ctx, [(line, fields)]))
+        distinct = self.db.execute(_DISTINCT).fetchone()
+        bad = [r for r in others if isinstance(r, prepare.Bad)]
+        if distinct is not None and distinct[0] and len(bad) == len(others):
+            framed = self.db.execute(self.framed_sql, self.taken_params).fetchnumpy()
+            return Framed(self.topic, framed["line"], bytearray().join(framed["row"]),
+                          np.cumsum(framed["size"] + store.framed_overhead(self.topic)),
+                          distinct[1], bad, framed.get("sha"), framed.get("ref"))
         # Both results keep the block's line order (DuckDB preserves insertion order).
         sha256 = hashlib.sha256
         taken: list[Taken | prepare.Good | prepare.Bad] = [
             Taken(row[0], row[1], row[2], sha256(row[2]).digest(), *row[3:])
             for row in self.db.execute(self.taken_sql, self.taken_params).fetchall()]
-        handed_back = self.db.execute(_HANDED_BACK).fetchall()
-        if not handed_back:
+        if not others:
             return taken
-        others: list[Taken | prepare.Good | prepare.Bad] = []
-        for line, raw in handed_back:
-            fields = next(csv.reader([raw + "\n"], delimiter=self.ctx.separator,
-                                     strict=False), [])
-            if fields and any(f.strip() for f in fields):
-                others.extend(prepare.prepare(self.ctx, [(line, fields)]))
         return list(heapq.merge(taken, others, key=lambda r: r.line))
 
 
@@ -295,13 +354,17 @@ def _encoded(checks: Sequence[str], payload: str, effective: str) -> str:
 
 
 def _taken_sql(field: str, prefix: str, extra: str) -> str:
-    """The taken rows with their whole event state and its hash."""
+    """The taken rows with their whole event state (``state``, a BLOB)."""
     state = _concat(prefix, _q(',"effective_at":"'), "effective", _q(f'","{field}":'), "payload",
                     _q(f',"{field}_sha256":"'), "sha256(payload)", _q('","provenance":'),
                     "$prov_before", "CAST(line AS VARCHAR)", "$prov_after", "'}'")
-    return f"""
-    SELECT line, oid, encode(state){extra}
-    FROM (SELECT line, oid, ref, payload, {state} AS state FROM b_encoded)"""
+    return f"SELECT line, oid, encode({state}) AS state{extra} FROM b_encoded"
+
+
+#: Whether the taken rows' ids are distinct, and the ids in line order as a ``uuid[]`` literal.
+_DISTINCT = """
+    SELECT count(*) = count(DISTINCT oid), concat('{', string_agg(hex(oid), ',' ORDER BY line), '}')
+    FROM b_encoded"""
 
 
 #: The lines the fast path did not take, with their text, in line order.
@@ -384,4 +447,4 @@ def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]
         ("b_encoded", _encoded(("day_off IS NOT NULL", "try_cast(day AS DATE) IS NOT NULL"),
                                payload, "concat(day, 'T00:00:00', day_off)")),
     ]
-    return stages, _taken_sql("decision", "$head", ", sha256(payload), ref")
+    return stages, _taken_sql("decision", "$head", ", sha256(payload) AS sha, ref")

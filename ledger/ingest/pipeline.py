@@ -4,7 +4,8 @@ A file is one import batch, written in one transaction under the event table's i
 crash at any moment leaves either the whole batch or nothing, and running the same command again
 completes it. Rows are streamed (memory does not grow with the file), prepared a block at a time
 in a background thread (by DuckDB where the rows allow, see ``columnar``; row by row otherwise)
-and looked up a block at a time:
+and looked up a block at a time (a block the fast path took whole is written as DuckDB framed it,
+``columnar.Framed``, when the ledger's state allows):
 
 - a new encounter becomes ``Encounter.Recorded``;
 - a known one with the same facts is unchanged (re-ingesting a file writes nothing);
@@ -26,10 +27,11 @@ from queue import Full, Queue
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import numpy as np
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from ledger import domain
+from ledger import domain, store
 from ledger.application import EVENTS_TABLE
 from ledger.errors import InputFileError, Problem
 from ledger.ingest import columnar, encode, prepare, reader
@@ -46,6 +48,8 @@ from ledger.store import EventWriter, NewEvent
 from projections.facts import PARIS
 
 LOOKUP_CHUNK = 5000
+#: Chunks prepared ahead of the one being written (bounds the memory in flight).
+AHEAD = 1
 
 T_RECORDED = get_topic(domain.Encounter.Recorded)
 T_CORRECTED = get_topic(domain.Encounter.Corrected)
@@ -60,16 +64,21 @@ Prepared = columnar.Taken | prepare.Good | prepare.Bad
 
 class Chunk(NamedTuple):
     """Prepared rows with the ids they touch (a ``uuid[]`` literal), both made off the main
-    thread so that it only looks up, decides and writes."""
+    thread so that it only looks up, decides and writes. A block the fast path took whole (bad
+    rows aside) comes ``framed`` instead of as rows."""
 
     rows: list[Prepared]
     ids: str
+    framed: columnar.Framed | None = None
 
     @classmethod
     def of(cls, rows: list[Prepared]) -> Chunk:
         ids = {r.oid.hex() if isinstance(r, columnar.Taken) else r.oid.hex
                for r in rows if not isinstance(r, prepare.Bad)}
         return cls(rows, "{" + ",".join(ids) + "}")
+
+    def __len__(self) -> int:
+        return len(self.rows) if self.framed is None else len(self.framed)
 
 
 @dataclass
@@ -207,8 +216,8 @@ def ingest_file(
         fast = accelerate and not scan.bad_lines and set(header) <= set(known_cols)
         chunks = job.fast_chunks(ctx, scan) if fast else job.row_chunks(ctx, csv_rows.rows)
         for prepared in _ahead(chunks):
-            report.rows += len(prepared.rows)
-            writer.append(job.chunk_events(prepared, kind))
+            report.rows += len(prepared)
+            job.write_chunk(writer, prepared, kind)
             if on_progress:
                 on_progress(report.rows, scan.lines - 1)
         completion = job.batch_completion(batch_state)
@@ -332,20 +341,58 @@ class _Job:
         try:
             for block in reader.blocks(scan):
                 if '"' in block.text:
-                    rows = reader.records(block.text, block.first_line, ctx.separator)
-                    yield Chunk.of(list(prepare.prepare(ctx, rows)))
-                else:
-                    yield Chunk.of(preparer(block.text, block.first_line))
+                    records = reader.records(block.text, block.first_line, ctx.separator)
+                    yield Chunk.of(list(prepare.prepare(ctx, records)))
+                    continue
+                prepared = preparer(block.text, block.first_line)
+                yield (Chunk([], prepared.ids, prepared)
+                       if isinstance(prepared, columnar.Framed) else Chunk.of(prepared))
         finally:
             preparer.close()
 
     def _quarantine(self, line: int, column: str | None, reason: str, raw: str | None) -> None:
         self.report.quarantined.append(Problem(self.report.file, line, column, reason, raw))
 
-    def chunk_events(self, chunk: Chunk, kind: str) -> Iterator[NewEvent]:
-        """The events of a chunk of prepared rows, in line order (one lookup for the chunk)."""
+    def _quarantine_row(self, row: prepare.Bad) -> None:
+        for column, reason in row.problems:
+            self._quarantine(row.line, column, reason, row.raw)
+
+    def write_chunk(self, writer: EventWriter, chunk: Chunk, kind: str) -> None:
+        """Write the events of a chunk of prepared rows, in line order (one lookup a chunk)."""
         encounters = kind == "encounters"
         known = self.lookup(chunk.ids, facts=encounters)
+        rows = chunk.rows
+        if chunk.framed is not None:
+            if self._append_framed(writer, chunk.framed, known, encounters):
+                return
+            rows = list[Prepared](chunk.framed.prepared())
+        writer.append(self.chunk_events(rows, known, encounters))
+
+    def _append_framed(self, writer: EventWriter, framed: columnar.Framed,
+                       known: dict[bytes, _Known], encounters: bool) -> bool:
+        """Append a framed block as DuckDB framed it if the ledger's state allows (encounters:
+        none known yet; decisions: every encounter known, none decided yet); False if not."""
+        if encounters:
+            if known:
+                return False
+            self.report.recorded += writer.append_framed(framed.rows, framed.ends, T_RECORDED, 1)
+        else:
+            if any(k.decision_hashes for k in known.values()):
+                return False
+            versions = np.array([k.version if (k := known.get(oid)) else 0
+                                 for oid in store.framed_ids(framed.rows, framed.ends)],
+                                dtype=np.int64)
+            if not versions.all():
+                return False
+            self.report.decided += writer.append_framed(framed.rows, framed.ends, T_DECIDED,
+                                                        versions + 1)
+        for bad in framed.bad:
+            self._quarantine_row(bad)
+        return True
+
+    def chunk_events(self, rows: list[Prepared], known: dict[bytes, _Known], encounters: bool
+                     ) -> Iterator[NewEvent]:
+        """The events of prepared rows, in line order, given what the ledger knows of them."""
         # Encounters recorded by this chunk, by id: just their state (a _Known is made only if
         # the encounter comes again in the chunk).
         fresh: dict[bytes, bytes] = {}
@@ -358,7 +405,7 @@ class _Job:
                     1, fact_state=recorded)
             return state
 
-        for r in chunk.rows:
+        for r in rows:
             if isinstance(r, columnar.Taken):
                 if encounters and r.oid not in known and r.oid not in fresh:
                     # The common case, whole from the fast path: a new encounter.
@@ -376,8 +423,7 @@ class _Job:
                         continue
                 good = r.good()  # the rare cases: a correction, a repeat, an unknown encounter
             elif isinstance(r, prepare.Bad):
-                for column, reason in r.problems:
-                    self._quarantine(r.line, column, reason, r.raw)
+                self._quarantine_row(r)
                 continue
             else:
                 good = r
@@ -460,7 +506,7 @@ def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     block n to PostgreSQL. One chunk ahead at most: memory stays bounded.
     """
     done = object()
-    queue: Queue[Any] = Queue(maxsize=1)
+    queue: Queue[Any] = Queue(maxsize=AHEAD)
     stop = threading.Event()
 
     def offer(item: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from ledger.application import EVENTS_TABLE
 from ledger.ingest import reader
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
-from ledger.store import init_schema
+from ledger.store import EventWriter, init_schema
 from ledger.synth import generate
 from ops.database import Connection
 from projections.facts import PARIS
@@ -43,7 +44,19 @@ def ingest_all(conn_info: Connection, files: list[Path], pseudo: Pseudonymiser,
 
 
 def test_fast_and_row_by_row_paths_store_the_same_bytes(
-        db: Connection, other_db: Connection, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+        db: Connection, other_db: Connection, pseudo: Pseudonymiser, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small blocks: some hold a bad row or a known encounter (the rows go one by one), the
+    # others are taken whole and appended as DuckDB framed them.
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 4 << 10)
+    framed: Counter[str] = Counter()
+    append_framed = EventWriter.append_framed
+
+    def counting(self: EventWriter, rows: Any, ends: Any, topic: str, versions: Any) -> int:
+        framed[topic.rsplit(".", 1)[-1]] += 1
+        return append_framed(self, rows, ends, topic, versions)
+
+    monkeypatch.setattr(EventWriter, "append_framed", counting)
     data = generate(tmp_path / "synth", associations=3, start=date(2023, 3, 20),
                     end=date(2023, 11, 5), encounters=3000, seed=7, bad_rows=25,
                     corrections=0.05, voids=0.01)
@@ -63,6 +76,7 @@ def test_fast_and_row_by_row_paths_store_the_same_bytes(
     assert fast == slow
     assert fast[1]["recorded"] > 2900 and fast[1]["quarantined"]
     assert fast[2]["corrected"] > 0 and fast[2]["voided"] > 0 and fast[3]["decided"] > 2000
+    assert framed["Recorded"] > 5 and framed["Decided"] > 5, framed
     assert stored(db) == stored(other_db)
 
 

@@ -55,7 +55,7 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     ctx = prepare.RowContext("encounters", tuple(record), frozenset(ENCOUNTER_COLUMNS), ";",
                              b"k" * 20)
     events = [e for chunk in job.row_chunks(ctx, iter([(2, fields), (3, fields)]))
-              for e in job.chunk_events(chunk, "encounters")]
+              for e in job.chunk_events(chunk.rows, {}, True)]
     assert len(events) == 1 and job.report.unchanged == 1
     mapper = PydanticMapper(transcoder=None)  # type: ignore[arg-type]
     for e in events:
