@@ -168,7 +168,10 @@ class BlockPreparer:
     def __init__(self, ctx: prepare.RowContext, created_prefix: str, head_prefix: str,
                  provenance: tuple[str, str]):
         self.ctx = ctx
-        self.db = duckdb.connect(config={"threads": 1, "memory_limit": "128MB"})
+        # 64 MB holds a block's tables; more lets DuckDB's allocator keep memory it no longer
+        # uses, and the ingest's peak RSS then grows with the file (1M / 100k encounters:
+        # 1.15-1.31x with 128 MB, 1.08-1.12x with 64 MB).
+        self.db = duckdb.connect(config={"threads": 1, "memory_limit": "64MB"})
         self.db.execute(_paris_offset_macro())
         key = ctx.key if len(ctx.key) <= 64 else hashlib.sha256(ctx.key).digest()
         key = key.ljust(64, b"\x00")
