@@ -7,7 +7,8 @@ extending the hash chain as it goes. Every library reader (``repository.get``, t
 log, projections) reads these rows exactly as if ``Application.save`` had written them.
 
 ``append`` frames events given one by one; ``append_framed`` takes rows that DuckDB already
-framed (``copy_row_sql``) and fills in their positions and chain links over whole arrays.
+framed (``copy_row_sql``) and fills in their versions, positions and chain links over whole
+arrays.
 """
 
 from __future__ import annotations
@@ -39,9 +40,12 @@ _LENGTH = struct.Struct(">i")
 _POSITION = struct.Struct(">iq")  # notification_id
 _LINK_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification_id; link
 _LINK_HEAD = struct.Struct(">Q16sQ")  # a chain digest's position, id and version
-_ROW_FIELDS = b"\x00\x05"  # an event row's field count, as framed
 _POSITION_MARK = _LENGTH.pack(8)  # the length before a row's position
 _ID_AT = 6  # where a row's aggregate id starts (after the field count and the id's length)
+_EVENTS_COPY = sql.SQL(
+    "COPY {} (originator_id, originator_version, topic, state, notification_id) "
+    "FROM STDIN (FORMAT BINARY)"
+).format(sql.Identifier(EVENTS_TABLE))
 
 
 def copy_row_sql(oid: str, topic: str, state: str) -> str:
@@ -208,6 +212,8 @@ class EventWriter:
         starts = np.concatenate(([0], ends[:-1]))
         field = topic_field(topic)
         state_at = _EVENT_HEAD.size + len(field) + _LENGTH.size
+        # Checked: each row starts with the field count (5), has the topic's field after the
+        # fixed head and the position's length before the position; so ``ends`` fits ``rows``.
         if (ends[-1] != len(rows) or data[starts].any() or (data[starts + 1] != 5).any()
                 or (data[(starts + _EVENT_HEAD.size)[:, None] + np.arange(len(field))]
                     != np.frombuffer(field, np.uint8)).any()
@@ -248,11 +254,7 @@ class EventWriter:
         link_rows[:, 6:14] = position_bytes
         link_rows[:, 14:18] = np.frombuffer(_LENGTH.pack(32), np.uint8)
         link_rows[:, 18:] = np.frombuffer(b"".join(links), np.uint8).reshape(count, 32)
-        copy_sql = sql.SQL(
-            "COPY {} (originator_id, originator_version, topic, state, notification_id) "
-            "FROM STDIN (FORMAT BINARY)"
-        ).format(sql.Identifier(EVENTS_TABLE))
-        with self.conn.cursor().copy(copy_sql) as copy:
+        with self.conn.cursor().copy(_EVENTS_COPY) as copy:
             copy.write(_COPY_HEADER)
             copy.write(memoryview(rows))
             copy.write(_COPY_TRAILER)
@@ -277,10 +279,6 @@ class EventWriter:
         position = self.head.position
         link = self.head.link
         links: list[bytes] = []
-        copy_sql = sql.SQL(
-            "COPY {} (originator_id, originator_version, topic, state, notification_id) "
-            "FROM STDIN (FORMAT BINARY)"
-        ).format(sql.Identifier(EVENTS_TABLE))
         topics: dict[str, bytes] = {}
         sha256 = hashlib.sha256
         hashing = self.hash_links
@@ -288,7 +286,7 @@ class EventWriter:
         # value: a uuid is its 16 bytes, integers big-endian, text and bytea length-prefixed.
         # A topic's COPY field (length + UTF-8) is also exactly its part of the chain digest.
         data = [_COPY_HEADER]
-        with self.conn.cursor().copy(copy_sql) as copy:
+        with self.conn.cursor().copy(_EVENTS_COPY) as copy:
             for oid, ver, topic, state, state_sha in itertools.chain((first,), rows):
                 position += 1
                 raw_id = oid if type(oid) is bytes else oid.bytes  # type: ignore[union-attr]

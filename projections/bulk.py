@@ -6,7 +6,9 @@ fields of every state in one vectorised pass (one parse per state, off the GIL),
 back with ``COPY ... FROM STDIN`` (CSV), where PostgreSQL only reads plain values into their
 types. Values keep their JSON text until PostgreSQL types them, as the SQL path does, so both
 give the same tables (``tests/integration/test_projection.py`` asserts it); incremental catch-up
-keeps the SQL path. Temporary files live in a private folder and hold one slice at a time.
+keeps the SQL path. Each slice of the log is read once for both tables (each state comes out with
+whether it is a decision). Temporary files live in a private folder and, like the DuckDB table
+of the slice's states, hold one slice at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from psycopg import sql
 from ledger import domain
 from ledger.application import EVENTS_TABLE
 
-#: Events per slice: bounds the temporary files (~1 KB an event) whatever the log size.
+#: Events per slice: bounds the temporary files and DuckDB's copy of the states (~1 KB an
+#: event each) whatever the log size.
 SLICE_EVENTS = 200_000
 
 _FACTS = ("association", "encounter_ref", "regulation_origin", "regulated_at", "performed_at",

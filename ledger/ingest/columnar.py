@@ -12,10 +12,11 @@ For the rows it takes, the fast path gives the same bytes as the row-by-row path
 whole ``Recorded`` or ``Decided`` event state (``tests/unit/test_columnar.py`` asserts it on
 generated rows). Corrections and voids are rare and keep the row-by-row event builders.
 
-A block of encounters taken whole (every line, ids distinct) comes back ``Framed``: DuckDB also
-frames each ``Recorded`` event as a binary COPY row (``store.copy_row_sql``), and when none of
-the block's encounters is known yet the writer appends the rows as they are, filling in positions
-and chain links over whole arrays (``EventWriter.append_framed``): no Python object per row.
+A block whose rows were all taken (bad rows aside), ids distinct, comes back ``Framed``: DuckDB
+also frames each ``Recorded`` or ``Decided`` event as a binary COPY row (``store.copy_row_sql``).
+When the ledger's state allows (encounters: none known yet; decisions: every encounter known, none
+decided yet), the writer appends the rows as they are, filling in versions, positions and chain
+links over whole arrays (``EventWriter.append_framed``): no Python object per row.
 
 Why DuckDB: its vectorised string, regex and hash functions do in C++ what costs ~50 µs a row in
 Python, and they run without the GIL, so the next block is prepared in a background thread while
