@@ -31,6 +31,10 @@ class FileScan:
     lines: int = 0
 
 
+#: Bytes read at a time by ``scan`` (whole lines of ASCII are only counted).
+SCAN_BYTES = 4 << 20
+
+
 def scan(path: Path, forced_encoding: str | None = None) -> FileScan:
     """Hash the file and decide its encoding.
 
@@ -49,19 +53,23 @@ def scan(path: Path, forced_encoding: str | None = None) -> FileScan:
     bom = False
     lines = 0
     name = str(path)
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputFileError(Problem(name, 0, None, f"cannot read file: {exc.strerror}")) from None
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            lines = lineno
-            digest.update(raw)
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+
+    def check(piece: bytes) -> None:
+        """Whole lines (the last may lack its end): count them, look at any that is not ASCII."""
+        nonlocal utf8_ok_nonascii, cp1252_bad, bom, lines
+        if piece.isascii() and b"\x00" not in piece:  # the common case, at C speed
+            lines += piece.count(b"\n") + (not piece.endswith(b"\n"))
+            return
+        split = piece.split(b"\n")  # lines end at LF only, as when iterating the file
+        if not split[-1]:
+            split.pop()
+        for raw in split:
+            lines += 1
+            if lines == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 bom = True
-            if b"\x00" in raw or (lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")):
+            if b"\x00" in raw or (lines == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")):
                 raise InputFileError(
-                    Problem(name, lineno, None,
+                    Problem(name, lines, None,
                             "file is neither UTF-8 nor Windows-1252 (NUL bytes: UTF-16 or binary?)")
                 )
             if raw.isascii():
@@ -70,11 +78,27 @@ def scan(path: Path, forced_encoding: str | None = None) -> FileScan:
                 raw.decode("utf-8")
                 utf8_ok_nonascii += 1
             except UnicodeDecodeError:
-                utf8_bad.add(lineno)
+                utf8_bad.add(lines)
                 try:
                     raw.decode("cp1252")
                 except UnicodeDecodeError:
                     cp1252_bad = True
+
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputFileError(Problem(name, 0, None, f"cannot read file: {exc.strerror}")) from None
+    with handle:
+        rest = b""
+        while chunk := handle.read(SCAN_BYTES):
+            digest.update(chunk)
+            chunk = rest + chunk
+            end = chunk.rfind(b"\n") + 1
+            rest = chunk[end:]
+            if end:
+                check(chunk[:end])
+        if rest:
+            check(rest)
     if lines == 0:
         raise InputFileError(Problem(name, 1, None, "file is empty: a header row is required"))
     sha = digest.hexdigest()

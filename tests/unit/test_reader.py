@@ -1,6 +1,9 @@
+import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.errors import InputFileError
 from ledger.ingest import reader
@@ -77,3 +80,51 @@ def test_blocks_cut_whole_records_and_number_lines_as_the_reader(tmp_path: Path)
                for r in reader.records(b.text, b.first_line, ";")]
         assert got == whole
     assert any("two lines" in f for _, fields in whole for f in fields)
+
+
+def _scan_line_by_line(path: Path) -> tuple[str, bool, set[int], int, int, bool]:
+    """What ``scan`` learns, computed the plain way: one line of the file at a time."""
+    digest, bom, bad, lines, nonascii, cp1252_bad = hashlib.sha256(), False, set(), 0, 0, False
+    with path.open("rb") as handle:
+        for lines, raw in enumerate(handle, start=1):
+            digest.update(raw)
+            bom = bom or (lines == 1 and raw.startswith(b"\xef\xbb\xbf"))
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+                nonascii += 1
+            except UnicodeDecodeError:
+                bad.add(lines)
+                try:
+                    raw.decode("cp1252")
+                except UnicodeDecodeError:
+                    cp1252_bad = True
+    return digest.hexdigest(), bom, bad, lines, nonascii, cp1252_bad
+
+
+lines_of_bytes = st.lists(st.sampled_from(
+    [b"a;b;1", b"", b"\xc3\xa9t\xc3\xa9", b"caf\xe9", b"x\ry", b"\xef\xbb\xbfh", b"\x81", b"z" * 9]),
+    min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=lines_of_bytes, final_newline=st.booleans(), size=st.integers(1, 40))
+def test_scan_by_blocks_learns_what_a_line_by_line_pass_learns(
+        tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], final_newline: bool,
+        size: int) -> None:
+    path = tmp_path_factory.mktemp("scan") / "f.csv"
+    path.write_bytes(b"\n".join(lines) + (b"\n" if final_newline else b""))
+    if not path.read_bytes():
+        return
+    sha, bom, bad, count, nonascii, cp1252_bad = _scan_line_by_line(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader, "SCAN_BYTES", size)
+        try:
+            got = reader.scan(path)
+        except InputFileError:
+            assert bad and nonascii == 0 and cp1252_bad  # neither UTF-8 nor Windows-1252
+            return
+    assert (got.sha256, got.bom, got.lines) == (sha, bom, count)
+    assert got.bad_lines == (bad if nonascii or not bad else set())
+    assert got.encoding == ("cp1252" if bad and nonascii == 0 else "utf-8")
