@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,19 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     external = os.environ.get("CLAIMS_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    datadir = Path(tmp_path_factory.mktemp("pg"))
-    server = start_server(datadir, cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+    # Not under pytest's own temporary folder: the server runs as another user, and any other
+    # pytest session started as root resets that folder to owner-only access.
+    with tempfile.TemporaryDirectory(prefix="claims-test-pg-") as tmp:
+        server = start_server(Path(tmp) / "pg", cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
 
 
 def _replace_db(url: str, name: str) -> str:
