@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import baselines
 from bench.common import fresh, private_server, synth
+from ledger.application import EVENTS_TABLE
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from projections import facts_table
@@ -68,16 +69,27 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
     line("ingest", ingest_rate, "events/s", "library save (300/save)", save_rate)
 
     print("\n## projection rebuild (log out with COPY, JSON parsed by DuckDB, rows in with COPY)")
-    with ledger.connect() as conn:
-        started = time.perf_counter()
-        _, last = facts_table.rebuild(conn, ledger.connect)
-        rebuild_s = time.perf_counter() - started
-    rebuild_rate = last / rebuild_s
+    # The first reader of freshly copied rows sets their hint bits (and writes the pages again),
+    # whoever it is. The rebuild is timed twice: as the first reader after the ingest, then on
+    # the log settled by VACUUM, where the baselines read it too.
+    timed = []
+    for settle in (False, True):
+        with ledger.connect() as conn:
+            if settle:
+                conn.execute(f"VACUUM {EVENTS_TABLE}")
+            started = time.perf_counter()
+            _, last = facts_table.rebuild(conn, ledger.connect)
+            timed.append(time.perf_counter() - started)
     decoded, decode_s = baselines.library_select_decode(ledger)
     ran, run_s = baselines.library_projection_runner(ledger, args.runner_sample)
-    print(f"{last:,} events in {rebuild_s:.1f} s")
-    line("rebuild", rebuild_rate, "events/s", "library select+decode", decoded / decode_s)
-    line("rebuild", rebuild_rate, "events/s", "library ProjectionRunner", ran / run_s)
+    print(f"{last:,} events in {timed[0]:.1f} s (first read after the ingest), "
+          f"{timed[1]:.1f} s (log settled by VACUUM, as for the baselines)")
+    line("rebuild, first read", last / timed[0], "events/s", "library select+decode",
+         decoded / decode_s)
+    line("rebuild, settled log", last / timed[1], "events/s", "library select+decode",
+         decoded / decode_s)
+    line("rebuild, settled log", last / timed[1], "events/s", "library ProjectionRunner",
+         ran / run_s)
 
     if args.rss_sizes:
         print("\n## peak RSS of one ingest process (streaming: should not grow with size)")

@@ -53,6 +53,14 @@ def test_incremental_catch_up_is_exactly_once_and_equals_rebuild(
     assert facts_table.rebuild(conn, ledger_db.connect) == (0, end)
     assert tables(conn) == incremental
     assert facts_table.position(conn) == end
+    indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename LIKE 'encounter_%' "
+                           "ORDER BY 1").fetchall()
+    assert [i for (i,) in indexes] == ["encounter_decisions_pkey", "encounter_fact_versions_pkey",
+                                       "encounter_fact_versions_ref"]
+    assert facts_table.rebuild(conn) == (0, end)  # one connection: the ranges in turn
+    assert tables(conn) == incremental
+    assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'encounter_%'"
+                        ).fetchone() == (3,)
     current = conn.execute("SELECT encounter_ref, regulation_origin FROM encounter_facts "
                            "ORDER BY encounter_ref").fetchall()
     assert current == [("E-0", "SOS"), ("E-1", "SAS"), ("E-3", "SOS"), ("E-4", "SOS"),
