@@ -68,7 +68,7 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
     line("ingest", ingest_rate, "events/s", "raw COPY of the same rows", copy_rate)
     line("ingest", ingest_rate, "events/s", "library save (300/save)", save_rate)
 
-    print("\n## projection rebuild (log out with COPY, JSON parsed by DuckDB, rows in with COPY)")
+    print("\n## projection rebuild (set-based SQL, ranges of the log on two connections)")
     # The first reader of freshly copied rows sets their hint bits (and writes the pages again),
     # whoever it is. The rebuild is timed twice: as the first reader after the ingest, then on
     # the log settled by VACUUM, where the baselines read it too.

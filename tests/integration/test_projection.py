@@ -84,14 +84,12 @@ def test_as_of_snapshot_ignores_later_corrections(conn: Any, pseudo: Pseudonymis
     assert new[0][3] == datetime(2023, 9, 14, 11, 10)  # Paris wall clock, naive
 
 
-def test_bulk_rebuild_equals_the_sql_projection_on_odd_values(
+def test_rebuild_in_ranges_equals_the_incremental_projection_on_odd_values(
         ledger_db: Connection, conn: Any, pseudo: Pseudonymiser, tmp_path: Path,
         monkeypatch: Any) -> None:
     # Quotes, backslashes, tabs, separators and accents in texts; empty and missing values; an
-    # empty code list; several slices (the bulk path's temporary files hold one at a time).
-    from projections import bulk
-
-    monkeypatch.setattr(bulk, "SLICE_EVENTS", 3)
+    # empty code list; ranges of three positions shared out to two connections.
+    monkeypatch.setattr(facts_table, "RANGE_EVENTS", 3)
     odd = ['Q"1', "B\\2", "T\t3", "S;4", "Ré-5", "N 6"]
     rows = [encounter(ref, invoice_ref=ref, patient_ref=ref) for ref in odd]
     rows.append(encounter("E-7", regulation_origin="NONE", regulated_at="", invoice_ref=""))
