@@ -41,7 +41,8 @@ def history(conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
 
 
 def test_incremental_catch_up_is_exactly_once_and_equals_rebuild(
-        ledger_db: Connection, conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+        ledger_db: Connection, conn: Any, pseudo: Pseudonymiser, tmp_path: Path,
+        monkeypatch: Any) -> None:
     ingest_file(conn, encounters_csv(tmp_path / "0.csv", [encounter("E-0")]), pseudo, now=T1)
     assert facts_table.catch_up(conn) == (0, 3)
     history(conn, pseudo, tmp_path)
@@ -57,6 +58,7 @@ def test_incremental_catch_up_is_exactly_once_and_equals_rebuild(
                            "ORDER BY 1").fetchall()
     assert [i for (i,) in indexes] == ["encounter_decisions_pkey", "encounter_fact_versions_pkey",
                                        "encounter_fact_versions_ref"]
+    monkeypatch.setattr(facts_table, "RANGE_EVENTS", 2)
     assert facts_table.rebuild(conn) == (0, end)  # one connection: the ranges in turn
     assert tables(conn) == incremental
     assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'encounter_%'"
