@@ -57,6 +57,8 @@ T_VOIDED = get_topic(domain.Encounter.Voided)
 T_DECIDED = get_topic(domain.Encounter.Decided)
 T_COMPLETED = get_topic(domain.ImportBatch.Completed)
 FACT_TOPICS = (T_RECORDED, T_CORRECTED)
+#: A stored event as a lookup fetches it: id (16 bytes), version, topic, state (or None).
+_Stored = tuple[bytes, int, str, bytes | None]
 
 #: A prepared row: taken whole by the fast path, or prepared row by row (good or bad).
 Prepared = columnar.Taken | prepare.Good | prepare.Bad
@@ -262,31 +264,23 @@ class _Job:
             facts: whether the stored facts are wanted (not for a decisions file, which only
                 needs versions and the decisions already recorded).
         """
-        found: dict[bytes, _Known] = {}
+        return _known(self.stored(ids, facts))
+
+    def stored(self, ids: str, facts: bool = True) -> list[_Stored]:
+        """The stored events of the aggregate ids, in id then version order (``lookup``'s
+        arguments). The ids come as their 16 bytes: far cheaper to fetch than ``UUID``s."""
         if ids == "{}":
-            return found
+            return []
         cur = self.conn.cursor(binary=True)
         cur.execute(
             sql.SQL(
-                "SELECT originator_id, originator_version, topic, "
+                "SELECT uuid_send(originator_id), originator_version, topic, "
                 "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
                 "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
             ).format(sql.Identifier(EVENTS_TABLE)),
             (facts, list(FACT_TOPICS), ids),
         )
-        for oid, version, topic, state in cur.fetchall():  # far cheaper than row by row
-            k = found.setdefault(oid.bytes, _Known())
-            k.version = version
-            if topic in FACT_TOPICS:
-                k.fact_state, k.facts_text, k.facts_sha = state, None, None
-                k.voided = False
-            elif topic == T_VOIDED:
-                k.voided = True
-            elif topic == T_DECIDED:
-                k.decision_hashes.add(json.loads(state)["decision_sha256"])
-            elif topic == T_COMPLETED:
-                k.batch_completed = json.loads(state)
-        return found
+        return cur.fetchall()
 
     # -- events --------------------------------------------------------------------------
     def _event(self, cls: Any, oid: UUID, version: int, **fields: Any) -> NewEvent:
@@ -360,26 +354,28 @@ class _Job:
     def write_chunk(self, writer: EventWriter, chunk: Chunk, kind: str) -> None:
         """Write the events of a chunk of prepared rows, in line order (one lookup a chunk)."""
         encounters = kind == "encounters"
-        known = self.lookup(chunk.ids, facts=encounters)
+        stored = self.stored(chunk.ids, facts=encounters)
         rows = chunk.rows
         if chunk.framed is not None:
-            if self._append_framed(writer, chunk.framed, known, encounters):
+            if self._append_framed(writer, chunk.framed, stored, encounters):
                 return
             rows = list[Prepared](chunk.framed.prepared())
-        writer.append(self.chunk_events(rows, known, encounters))
+        writer.append(self.chunk_events(rows, _known(stored), encounters))
 
     def _append_framed(self, writer: EventWriter, framed: columnar.Framed,
-                       known: dict[bytes, _Known], encounters: bool) -> bool:
+                       stored: list[_Stored], encounters: bool) -> bool:
         """Append a framed block as DuckDB framed it if the ledger's state allows (encounters:
-        none known yet; decisions: every encounter known, none decided yet); False if not."""
+        none stored yet; decisions: every encounter stored with nothing but its facts, so no
+        decision yet); False if not, and the rows go the way of any other."""
         if encounters:
-            if known:
+            if stored:
                 return False
             self.report.recorded += writer.append_framed(framed.rows, framed.ends, T_RECORDED, 1)
         else:
-            if any(k.decision_hashes for k in known.values()):
+            if any(topic not in FACT_TOPICS for _, _, topic, _ in stored):
                 return False
-            versions = np.array([k.version if (k := known.get(oid)) else 0
+            latest = {oid: version for oid, version, _, _ in stored}  # the last version wins
+            versions = np.array([latest.get(oid, 0)
                                  for oid in store.framed_ids(framed.rows, framed.ends)],
                                 dtype=np.int64)
             if not versions.all():
@@ -497,6 +493,28 @@ class _Job:
         yield NewEvent(r.oid, state.version, T_DECIDED, self._state(
             self.head_prefix, r.effective_at,
             {"decision": r.payload, "decision_sha256": f'"{r.sha}"', "provenance": provenance}))
+
+
+def _known(stored: list[_Stored]) -> dict[bytes, _Known]:
+    """The latest state of each aggregate from its stored events (``_Job.stored``)."""
+    found: dict[bytes, _Known] = {}
+    for oid, version, topic, state in stored:
+        k = found.get(oid)
+        if k is None:
+            k = found[oid] = _Known()
+        k.version = version
+        if topic in FACT_TOPICS:
+            k.fact_state, k.facts_text, k.facts_sha = state, None, None
+            k.voided = False
+        elif topic == T_VOIDED:
+            k.voided = True
+        elif state is None:  # a lookup leaves out only facts' states
+            continue
+        elif topic == T_DECIDED:
+            k.decision_hashes.add(json.loads(state)["decision_sha256"])
+        elif topic == T_COMPLETED:
+            k.batch_completed = json.loads(state)
+    return found
 
 
 def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
