@@ -73,6 +73,17 @@ def framed_ids(rows: bytes | bytearray, ends: np.ndarray) -> list[bytes]:
     return [ids[i:i + 16] for i in range(0, len(ids), 16)]
 
 
+def framed_subset(rows: bytes | bytearray, ends: np.ndarray, keep: np.ndarray
+                  ) -> tuple[bytearray, np.ndarray]:
+    """The rows framed by ``copy_row_sql`` where ``keep`` (booleans) is true, and their ends."""
+    starts = np.concatenate(([0], ends[:-1]))[keep]
+    kept_ends = ends[keep]
+    view = memoryview(rows)
+    return (bytearray().join(view[s:e] for s, e in zip(starts.tolist(), kept_ends.tolist(),
+                                                       strict=True)),
+            np.cumsum(kept_ends - starts))
+
+
 def framed_events(rows: bytes | bytearray, ends: np.ndarray, topic: str
                   ) -> Iterator[tuple[bytes, bytes]]:
     """The (id, state) of each row framed by ``copy_row_sql``."""

@@ -14,9 +14,10 @@ generated rows). Corrections and voids are rare and keep the row-by-row event bu
 
 A block whose rows were all taken (bad rows aside), ids distinct, comes back ``Framed``: DuckDB
 also frames each ``Recorded`` or ``Decided`` event as a binary COPY row (``store.copy_row_sql``).
-When the ledger's state allows (encounters: none known yet; decisions: every encounter known, none
-decided yet), the writer appends the rows as they are, filling in versions, positions and chain
-links over whole arrays (``EventWriter.append_framed``): no Python object per row.
+When the ledger's state allows (encounters: none known yet; decisions: always, leaving out the rows
+of unknown encounters and the decisions already recorded), the writer appends the rows as they
+are, filling in versions, positions and chain links over whole arrays
+(``EventWriter.append_framed``): no Python object per row.
 
 Why DuckDB: its vectorised string, regex and hash functions do in C++ what costs ~50 µs a row in
 Python, and they run without the GIL, so the next block is prepared in a background thread while
@@ -121,7 +122,7 @@ class Framed(NamedTuple):
     """A block whose rows the fast path took, ids all distinct, but for bad rows: the taken rows'
     events already framed as COPY rows (``store.copy_row_sql``: ``Recorded`` for encounters,
     ``Decided`` for decisions), for the writer to append as they are when the ledger's state
-    allows (no encounter known yet, or every one known and none decided yet)."""
+    allows (encounters: none known yet; decisions: always, see ``pipeline``)."""
 
     topic: str
     lines: np.ndarray  # the line of each framed row (int64)

@@ -17,6 +17,7 @@ and looked up a block at a time (a block the fast path took whole is written as 
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -59,6 +60,18 @@ T_COMPLETED = get_topic(domain.ImportBatch.Completed)
 FACT_TOPICS = (T_RECORDED, T_CORRECTED)
 #: A stored event as a lookup fetches it: id (16 bytes), version, topic, state (or None).
 _Stored = tuple[bytes, int, str, bytes | None]
+#: The stored events of some aggregates (a ``uuid[]``): their states unless they are facts and
+#: the facts are not wanted.
+_EVENTS = sql.SQL(
+    "SELECT uuid_send(originator_id), originator_version, topic, "
+    "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
+    "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+).format(sql.Identifier(EVENTS_TABLE))
+#: The versions stored of some aggregates (a ``uuid[]``), from the primary key.
+_VERSIONS = sql.SQL(
+    "SELECT uuid_send(originator_id), originator_version FROM {} "
+    "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+).format(sql.Identifier(EVENTS_TABLE))
 
 #: A prepared row: taken whole by the fast path, or prepared row by row (good or bad).
 Prepared = columnar.Taken | prepare.Good | prepare.Bad
@@ -267,20 +280,28 @@ class _Job:
         return _known(self.stored(ids, facts))
 
     def stored(self, ids: str, facts: bool = True) -> list[_Stored]:
-        """The stored events of the aggregate ids, in id then version order (``lookup``'s
-        arguments). The ids come as their 16 bytes: far cheaper to fetch than ``UUID``s."""
+        """The stored events of the aggregate ids, each aggregate's in version order
+        (``lookup``'s arguments). The ids come as their 16 bytes: far cheaper to fetch than
+        ``UUID``s.
+
+        Without the facts (a decisions file), the versions come first from the primary key
+        alone (an index-only scan once the table is vacuumed): an encounter at version 1 holds
+        only its ``Recorded`` event, and only the encounters with later events are read from
+        the table itself.
+        """
         if ids == "{}":
             return []
         cur = self.conn.cursor(binary=True)
-        cur.execute(
-            sql.SQL(
-                "SELECT uuid_send(originator_id), originator_version, topic, "
-                "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
-                "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
-            ).format(sql.Identifier(EVENTS_TABLE)),
-            (facts, list(FACT_TOPICS), ids),
-        )
-        return cur.fetchall()
+        firsts: list[_Stored] = []
+        if not facts:
+            versions = cur.execute(_VERSIONS, (ids,)).fetchall()
+            later = {oid for oid, version in versions if version > 1}
+            firsts = [(oid, 1, T_RECORDED, None) for oid, _ in versions if oid not in later]
+            if not later:
+                return firsts
+            ids = "{" + ",".join(oid.hex() for oid in later) + "}"
+        cur.execute(_EVENTS, (facts, list(FACT_TOPICS), ids))
+        return firsts + cur.fetchall()
 
     # -- events --------------------------------------------------------------------------
     def _event(self, cls: Any, oid: UUID, version: int, **fields: Any) -> NewEvent:
@@ -347,6 +368,11 @@ class _Job:
     def _quarantine(self, line: int, column: str | None, reason: str, raw: str | None) -> None:
         self.report.quarantined.append(Problem(self.report.file, line, column, reason, raw))
 
+    def _quarantine_unknown(self, line: int, ref: str) -> None:
+        """A decision of an encounter the ledger does not hold (yet)."""
+        self._quarantine(line, "encounter_ref", f"unknown encounter {ref} (re-ingest this file "
+                         "once the encounter is in the ledger)", None)
+
     def _quarantine_row(self, row: prepare.Bad) -> None:
         for column, reason in row.problems:
             self._quarantine(row.line, column, reason, row.raw)
@@ -364,27 +390,58 @@ class _Job:
 
     def _append_framed(self, writer: EventWriter, framed: columnar.Framed,
                        stored: list[_Stored], encounters: bool) -> bool:
-        """Append a framed block as DuckDB framed it if the ledger's state allows (encounters:
-        none stored yet; decisions: every encounter stored with nothing but its facts, so no
-        decision yet); False if not, and the rows go the way of any other."""
-        if encounters:
-            if stored:
-                return False
-            self.report.recorded += writer.append_framed(framed.rows, framed.ends, T_RECORDED, 1)
-        else:
-            if any(topic not in FACT_TOPICS for _, _, topic, _ in stored):
-                return False
-            latest = {oid: version for oid, version, _, _ in stored}  # the last version wins
-            versions = np.array([latest.get(oid, 0)
-                                 for oid in store.framed_ids(framed.rows, framed.ends)],
-                                dtype=np.int64)
-            if not versions.all():
-                return False
-            self.report.decided += writer.append_framed(framed.rows, framed.ends, T_DECIDED,
-                                                        versions + 1)
+        """Append a framed block as DuckDB framed it if the ledger's state allows; False if not,
+        and the rows go the way of any other. Encounters: only when none of the block's
+        encounters is stored yet. Decisions: always (``_append_framed_decisions``)."""
+        if not encounters:
+            self._append_framed_decisions(writer, framed, stored)
+            return True
+        if stored:
+            return False
+        self.report.recorded += writer.append_framed(framed.rows, framed.ends, T_RECORDED, 1)
         for bad in framed.bad:
             self._quarantine_row(bad)
         return True
+
+    def _append_framed_decisions(self, writer: EventWriter, framed: columnar.Framed,
+                                 stored: list[_Stored]) -> None:
+        """Append a framed block of decisions, each at the version after its encounter's last.
+
+        A row whose encounter is unknown is quarantined and one whose decision is already
+        recorded is unchanged, both left out of the rows written, as the row-by-row path
+        decides them (the block's ids are distinct: no row depends on another).
+        """
+        latest: dict[bytes, int] = {}
+        decided: dict[bytes, set[str]] = {}  # the recorded decisions' SHA-256, by encounter
+        for oid, version, topic, state in stored:
+            latest[oid] = version  # the last version wins
+            if topic == T_DECIDED and state is not None:
+                decided.setdefault(oid, set()).add(json.loads(state)["decision_sha256"])
+        ids = store.framed_ids(framed.rows, framed.ends)
+        versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
+        known = versions > 0
+        keep = known.copy()
+        if decided and framed.shas is not None:
+            shas = framed.shas.tolist()
+            for i, oid in enumerate(ids):
+                if shas[i] in decided.get(oid, ()):
+                    keep[i] = False
+        self.report.unchanged += int(known.sum() - keep.sum())
+        if keep.all():
+            rows, ends = framed.rows, framed.ends
+        else:
+            rows, ends = store.framed_subset(framed.rows, framed.ends, keep)
+        self.report.decided += writer.append_framed(rows, ends, T_DECIDED, versions[keep] + 1)
+        # The quarantine in line order, as the row-by-row path fills it.
+        missing = np.flatnonzero(~known)
+        refs = framed.refs[missing].tolist() if framed.refs is not None else [""] * len(missing)
+        unknown = list(zip(framed.lines[missing].tolist(), refs, strict=True))
+        for item in heapq.merge(unknown, framed.bad,
+                                key=lambda r: r[0] if isinstance(r, tuple) else r.line):
+            if isinstance(item, tuple):
+                self._quarantine_unknown(*item)
+            else:
+                self._quarantine_row(item)
 
     def chunk_events(self, rows: list[Prepared], known: dict[bytes, _Known], encounters: bool
                      ) -> Iterator[NewEvent]:
@@ -480,9 +537,7 @@ class _Job:
     def _decision_events(self, state: _Known, r: prepare.Good, provenance: str
                          ) -> Iterator[NewEvent]:
         if state.version == 0:
-            self._quarantine(r.line, "encounter_ref",
-                             f"unknown encounter {r.ref} (re-ingest this file once the "
-                             "encounter is in the ledger)", None)
+            self._quarantine_unknown(r.line, r.ref)
             return
         if r.sha in state.decision_hashes:
             self.report.unchanged += 1

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ledger.application import EVENTS_TABLE
@@ -43,6 +44,22 @@ def ingest_all(conn_info: Connection, files: list[Path], pseudo: Pseudonymiser,
     return reports
 
 
+def revised(decisions: Path, out: Path) -> Path:
+    """The decisions again, every fourth one revised (nothing paid), with one decision of an
+    unknown encounter: repeats, new decisions and a quarantined row mixed in each block."""
+    header, *lines = decisions.read_text(encoding="utf-8").splitlines()
+    rows = [header]
+    for i, line in enumerate(lines):
+        cells = line.split(";")
+        if i % 4 == 0:
+            cells[3] = "0,00"
+        rows.append(";".join(cells))
+        if i == 100:
+            rows.append("SOS-75;NOPE-1;01/06/2023;25,00;G;;")
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
+
+
 def test_fast_and_row_by_row_paths_store_the_same_bytes(
         db: Connection, other_db: Connection, pseudo: Pseudonymiser, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,6 +71,7 @@ def test_fast_and_row_by_row_paths_store_the_same_bytes(
 
     def counting(self: EventWriter, rows: Any, ends: Any, topic: str, versions: Any) -> int:
         framed[topic.rsplit(".", 1)[-1]] += 1
+        framed["highest version"] = max(framed["highest version"], int(np.max(versions, initial=0)))
         return append_framed(self, rows, ends, topic, versions)
 
     monkeypatch.setattr(EventWriter, "append_framed", counting)
@@ -70,13 +88,19 @@ def test_fast_and_row_by_row_paths_store_the_same_bytes(
         encounter("E-1", performed_at="2023-09-14T11:10:00+02:00"),
     ])
     files = [data.decisions_path, data.encounters_path, data.corrections_path,
-             data.decisions_path, odd]
+             data.decisions_path, revised(data.decisions_path, tmp_path / "revised.csv"), odd]
     fast = ingest_all(db, files, pseudo, accelerate=True)
     slow = ingest_all(other_db, files, pseudo, accelerate=False)
     assert fast == slow
     assert fast[1]["recorded"] > 2900 and fast[1]["quarantined"]
     assert fast[2]["corrected"] > 0 and fast[2]["voided"] > 0 and fast[3]["decided"] > 2000
+    assert fast[4]["decided"] > 500 and fast[4]["unchanged"] > 1500
+    assert [q["reason"] for q in fast[4]["quarantined"]] == [
+        "unknown encounter SOS-75/NOPE-1 (re-ingest this file once the encounter is in the "
+        "ledger)"]
+    # Decisions framed whole after corrections, voids and earlier decisions (revisions: v3+).
     assert framed["Recorded"] > 5 and framed["Decided"] > 5, framed
+    assert framed["highest version"] >= 3, framed
     assert stored(db) == stored(other_db)
 
 

@@ -108,3 +108,19 @@ def test_rows_not_framed_by_copy_row_sql_are_refused() -> None:
     with pytest.raises(ValueError, match="not framed"):
         writer.append_framed(rows, ends, TOPIC.replace("Recorded", "Recorder"), 1)
     assert writer.written == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(states=states, keep=st.randoms(use_true_random=False))
+def test_a_subset_of_framed_rows_is_those_rows_framed_alone(states: list[bytes],
+                                                           keep: Any) -> None:
+    events = [NewEvent(bytes([i]) * 16, 1, TOPIC, s) for i, s in enumerate(states)]
+    chosen = np.array([keep.random() < 0.6 for _ in events], dtype=bool)
+    rows, ends = _framed(events)
+    sub_rows, sub_ends = store.framed_subset(rows, ends, chosen)
+    alone = [e for e, c in zip(events, chosen, strict=True) if c]
+    if not alone:
+        assert (sub_rows, list(sub_ends)) == (bytearray(), [])
+        return
+    alone_rows, alone_ends = _framed(alone)
+    assert (sub_rows, list(sub_ends)) == (alone_rows, list(alone_ends))
