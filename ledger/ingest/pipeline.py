@@ -411,6 +411,8 @@ class _Job:
         recorded is unchanged, both left out of the rows written, as the row-by-row path
         decides them (the block's ids are distinct: no row depends on another).
         """
+        if framed.shas is None or framed.refs is None:
+            raise ValueError("a framed decisions block comes with its SHA-256 and refs")
         latest: dict[bytes, int] = {}
         decided: dict[bytes, set[str]] = {}  # the recorded decisions' SHA-256, by encounter
         for oid, version, topic, state in stored:
@@ -421,7 +423,7 @@ class _Job:
         versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
         known = versions > 0
         keep = known.copy()
-        if decided and framed.shas is not None:
+        if decided:
             shas = framed.shas.tolist()
             for i, oid in enumerate(ids):
                 if shas[i] in decided.get(oid, ()):
@@ -434,8 +436,8 @@ class _Job:
         self.report.decided += writer.append_framed(rows, ends, T_DECIDED, versions[keep] + 1)
         # The quarantine in line order, as the row-by-row path fills it.
         missing = np.flatnonzero(~known)
-        refs = framed.refs[missing].tolist() if framed.refs is not None else [""] * len(missing)
-        unknown = list(zip(framed.lines[missing].tolist(), refs, strict=True))
+        unknown = list(zip(framed.lines[missing].tolist(), framed.refs[missing].tolist(),
+                           strict=True))
         for item in heapq.merge(unknown, framed.bad,
                                 key=lambda r: r[0] if isinstance(r, tuple) else r.line):
             if isinstance(item, tuple):
