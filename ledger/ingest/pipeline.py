@@ -413,6 +413,9 @@ class _Job:
         """
         if framed.shas is None or framed.refs is None:
             raise ValueError("a framed decisions block comes with its SHA-256 and refs")
+        # What ``_known`` would say of each id, versions and decisions only, without one object
+        # per id (skipping them, with ids fetched as bytes, took the lookup of 1 M decisions from
+        # 7.8-8.8 s to 5.9-6.0 s).
         latest: dict[bytes, int] = {}
         decided: dict[bytes, set[str]] = {}  # the recorded decisions' SHA-256, by encounter
         for oid, version, topic, state in stored:
