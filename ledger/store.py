@@ -31,6 +31,9 @@ from ledger.audit.chain import GENESIS, next_link, topic_field
 
 #: Rows sent to the server at a time within a COPY (it stores them while we build the next).
 SEND_ROWS = 500
+#: Rows of a framed block sent at a time, their chain links computed while the server stores
+#: them: less than the socket holds (Unix sockets: ~200 KB, ~230 rows), so it never runs dry.
+LINK_SLICE_ROWS = 128
 
 # PostgreSQL's binary COPY framing (see the COPY manual page, "Binary Format").
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -241,34 +244,42 @@ class EventWriter:
         positions = np.arange(position + 1, position + count + 1, dtype=">i8")
         position_bytes = positions.view(np.uint8).reshape(count, 8)
         data[(ends - 8)[:, None] + np.arange(8)] = position_bytes
-        links: list[bytes] = []
+        # The chain digest's head of each row: position, id (from the row) and version; and
+        # where each row's state is.
+        heads = np.empty((count, _LINK_HEAD.size), dtype=np.uint8)
+        heads[:, :8] = position_bytes
+        heads[:, 8:24] = data[(starts + _ID_AT)[:, None] + np.arange(16)]
+        heads[:, 24:] = version_bytes
+        head_bytes = heads.tobytes()
+        states = list(zip((starts + state_at).tolist(), (ends - _POSITION.size).tolist(),
+                          strict=True))
+        # The rows go to the server a slice at a time, each slice's links computed while the
+        # server stores the slice before (1 M decisions, four alternated runs: 7.6-7.9 s in
+        # here against 7.5-8.7 s for one COPY, then the links).
+        view = memoryview(rows)
+        sha256 = hashlib.sha256
+        width = _LINK_HEAD.size
+        hashing = self.hash_links
         link = self.head.link
-        if self.hash_links:
-            # The chain digest's head of each row: position, id (from the row) and version.
-            heads = np.empty((count, _LINK_HEAD.size), dtype=np.uint8)
-            heads[:, :8] = position_bytes
-            heads[:, 8:24] = data[(starts + _ID_AT)[:, None] + np.arange(16)]
-            heads[:, 24:] = version_bytes
-            head_bytes = heads.tobytes()
-            view = memoryview(rows)
-            sha256 = hashlib.sha256
-            width = _LINK_HEAD.size
-            for i, (start, end) in enumerate(zip((starts + state_at).tolist(),
-                                                 (ends - _POSITION.size).tolist(), strict=True)):
-                link = sha256(b"".join((link, head_bytes[i * width:(i + 1) * width], field,
-                                        sha256(view[start:end]).digest()))).digest()
-                links.append(link)
-        else:
+        links: list[bytes] = []
+        with self.conn.cursor().copy(_EVENTS_COPY) as copy:
+            copy.write(_COPY_HEADER)
+            for first in range(0, count, LINK_SLICE_ROWS):
+                last = min(first + LINK_SLICE_ROWS, count)
+                copy.write(view[int(starts[first]):int(ends[last - 1])])
+                for i in range(first, last) if hashing else ():
+                    start, end = states[i]
+                    link = sha256(b"".join((link, head_bytes[i * width:(i + 1) * width], field,
+                                            sha256(view[start:end]).digest()))).digest()
+                    links.append(link)
+            copy.write(_COPY_TRAILER)
+        if not hashing:
             links = [link] * count
         link_rows = np.empty((count, _LINK_ROW.size), dtype=np.uint8)
         link_rows[:, :6] = np.frombuffer(_LINK_ROW.pack(2, 8, 0, 32, bytes(32))[:6], np.uint8)
         link_rows[:, 6:14] = position_bytes
         link_rows[:, 14:18] = np.frombuffer(_LENGTH.pack(32), np.uint8)
         link_rows[:, 18:] = np.frombuffer(b"".join(links), np.uint8).reshape(count, 32)
-        with self.conn.cursor().copy(_EVENTS_COPY) as copy:
-            copy.write(_COPY_HEADER)
-            copy.write(memoryview(rows))
-            copy.write(_COPY_TRAILER)
         self._copy_link_rows([link_rows.tobytes()])
         self.head = ChainHead(position + count, link)
         self.written += count
