@@ -32,7 +32,8 @@ from ledger.audit.chain import GENESIS, next_link, topic_field
 #: Rows sent to the server at a time within a COPY (it stores them while we build the next).
 SEND_ROWS = 500
 #: Rows of a framed block sent at a time, their chain links computed while the server stores
-#: them: less than the socket holds (Unix sockets: ~200 KB, ~230 rows), so it never runs dry.
+#: them: a slice fits in a Unix socket's buffer (~200 KB; 128 rows ~115 KB), so the server has
+#: the next one to store while the links are computed (500 rows gained about half as much).
 LINK_SLICE_ROWS = 128
 
 # PostgreSQL's binary COPY framing (see the COPY manual page, "Binary Format").
