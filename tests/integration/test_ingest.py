@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.application import EVENTS_TABLE
+from ledger.ingest import pipeline
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from projections import facts_table
@@ -123,3 +124,26 @@ def test_decisions_unknown_encounter_quarantined_then_reingested(
     rows = conn.execute("SELECT paid_amount::text, rejected_codes FROM encounter_decisions "
                         "ORDER BY notification_id").fetchall()
     assert rows == [("25.00", ""), ("0.00", "SNP")]
+
+
+def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_scan(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    # On a bulk-loaded ledger the planner may expect millions of rows for a block's ids and
+    # scan the whole table (seconds a block): the batch's settings leave it the index alone.
+    ingest_file(conn, encounters_csv(tmp_path / "e.csv", [encounter(f"E-{i}") for i in range(50)]),
+                pseudo)
+    ids = [r[0] for r in conn.execute(f"SELECT originator_id::text FROM {EVENTS_TABLE}")]
+    query = pipeline._VERSIONS.as_string(conn)
+
+    def plan() -> str:
+        rows = conn.execute("EXPLAIN " + query, ("{" + ",".join(ids) + "}",)).fetchall()
+        return "\n".join(r[0] for r in rows)
+
+    with conn.transaction():
+        conn.execute("SET LOCAL random_page_cost = 1000")  # the index made to look dear
+        scanned = plan()
+        for setting in pipeline._LOOKUP_PLAN:
+            conn.execute(setting)
+        indexed = plan()
+    assert "Seq Scan" in scanned
+    assert "Seq Scan" not in indexed and f"using {EVENTS_TABLE}_pkey" in indexed
