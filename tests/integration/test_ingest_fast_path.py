@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
 from ledger.application import EVENTS_TABLE
@@ -110,11 +111,27 @@ def test_one_encounter_twice_far_apart_in_a_file_is_recorded_then_corrected(
         accelerate: bool) -> None:
     # Far apart: in another lookup chunk (row by row) or another block (fast path).
     monkeypatch.setattr(reader, "BLOCK_BYTES", 4096)
+    refused = []
+    append_framed = EventWriter.append_framed
+
+    def counting(self: EventWriter, *args: Any) -> int:
+        try:
+            return append_framed(self, *args)
+        except psycopg.errors.UniqueViolation:
+            refused.append(len(args[1]))  # the block of E-1 again, written first as new
+            raise
+
+    monkeypatch.setattr(EventWriter, "append_framed", counting)
     rows = [encounter(f"E-{i}") for i in range(6000)]
     rows.append(encounter("E-1", billed_amount="30,00"))
     report = ingest_file(conn, encounters_csv(tmp_path / "e.csv", rows), pseudo,
                          accelerate=accelerate)
     assert (report.recorded, report.corrected, report.quarantined) == (6000, 1, [])
+    # Fast path: the last block, refused whole by the primary key, then written row by row.
+    assert len(refused) == (1 if accelerate else 0)
+    for table in (EVENTS_TABLE, "claims_chain"):  # and the batch's two events; no gap
+        assert conn.execute(f"SELECT count(*), max(notification_id) FROM {table}"
+                            ).fetchone() == (6003, 6003)
     versions = conn.execute(
         f"SELECT originator_version, topic FROM {EVENTS_TABLE} e WHERE originator_id = "
         "(SELECT originator_id FROM " + EVENTS_TABLE + " WHERE topic LIKE '%Corrected')"
