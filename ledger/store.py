@@ -46,6 +46,8 @@ _LINK_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification_id; link
 _LINK_HEAD = struct.Struct(">Q16sQ")  # a chain digest's position, id and version
 _POSITION_MARK = _LENGTH.pack(8)  # the length before a row's position
 _ID_AT = 6  # where a row's aggregate id starts (after the field count and the id's length)
+#: The bytes of a row framed by ``copy_row_sql`` after its state (its position).
+FRAMED_TAIL = _POSITION.size
 _EVENTS_COPY = sql.SQL(
     "COPY {} (originator_id, originator_version, topic, state, notification_id) "
     "FROM STDIN (FORMAT BINARY)"
