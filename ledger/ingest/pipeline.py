@@ -78,7 +78,7 @@ _VERSIONS = sql.SQL(
 #: tens of thousands of ids at once, and without statistics on the events table (a bulk load
 #: leaves none until ANALYZE) or with an underestimated count of distinct ids, the planner
 #: expects millions of rows and scans the whole table in parallel workers: 1.6-4.6 s a lookup
-#: on the national year's ledger, against 0.05-0.2 s by the index.
+#: on the national year's ledger, against 0.05-0.4 s by the index.
 _LOOKUP_PLAN = ("SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL enable_seqscan = off",
                 "SET LOCAL enable_bitmapscan = off")
 
