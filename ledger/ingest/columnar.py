@@ -388,11 +388,25 @@ def _encoded(typed: str, checks: Sequence[str], payload: str, effective: str) ->
         FROM ({typed}) WHERE coalesce({ok}, false)"""
 
 
+class _StateKeys(NamedTuple):
+    """What a taken row's state holds between its parts: prefix, effective time, payload, the
+    payload's digest, provenance (``_taken_sql`` writes them, ``PendingDigests`` counts them)."""
+
+    effective: str  # before the effective time
+    payload: str    # before the payload
+    digest: str     # before the payload's digest
+
+    @classmethod
+    def of(cls, field: str) -> _StateKeys:
+        return cls(',"effective_at":"', f'","{field}":', f',"{field}_sha256":"')
+
+
 def _taken_sql(field: str, prefix: str, extra: str, digest: str = "sha256(payload)") -> str:
     """The taken rows with their whole event state (``state``, a BLOB): the payload's SHA-256
     as ``digest`` gives it (or a placeholder, ``PendingDigests``)."""
-    state = _concat(prefix, _q(',"effective_at":"'), "effective", _q(f'","{field}":'), "payload",
-                    _q(f',"{field}_sha256":"'), digest, _q('","provenance":'),
+    keys = _StateKeys.of(field)
+    state = _concat(prefix, _q(keys.effective), "effective", _q(keys.payload), "payload",
+                    _q(keys.digest), digest, _q('","provenance":'),
                     "$prov_before", "CAST(line AS VARCHAR)", "$prov_after", "'}'")
     return f"SELECT line, oid, encode({state}) AS state{extra} FROM b_encoded"
 
@@ -402,6 +416,7 @@ def _taken_sql(field: str, prefix: str, extra: str, digest: str = "sha256(payloa
 _DIGEST_COLUMNS = (", octet_length(encode(payload)) AS payload_size, "
                    "octet_length(encode(effective)) AS effective_size")
 _DIGEST_PLACEHOLDER = "repeat('0', 64)"
+_FACTS = _StateKeys.of("facts")
 
 
 class PendingDigests(NamedTuple):
@@ -416,7 +431,7 @@ class PendingDigests(NamedTuple):
     """
 
     starts: np.ndarray  # where each payload starts in the rows
-    ends: np.ndarray    # and ends; its digest's hex follows ',"facts_sha256":"'
+    ends: np.ndarray    # and ends; its digest's hex follows ``_FACTS.digest``
 
     @classmethod
     def of(cls, prefix: str, ends: np.ndarray, sizes: np.ndarray, payload_sizes: np.ndarray,
@@ -425,14 +440,14 @@ class PendingDigests(NamedTuple):
         each state's payload and effective time (a state starts with ``prefix``, then the
         effective time, then the payload, as ``_taken_sql`` writes it)."""
         starts = (ends - store.FRAMED_TAIL - sizes + len(prefix.encode("utf-8"))
-                  + len(',"effective_at":"') + effective_sizes + len('","facts":'))
+                  + len(_FACTS.effective) + effective_sizes + len(_FACTS.payload))
         return cls(starts, starts + payload_sizes)
 
     def fill(self, rows: bytearray) -> None:
         """Write each payload's digest in place of its placeholder."""
         view = memoryview(rows)
         sha256 = hashlib.sha256
-        before_digest = len(',"facts_sha256":"')
+        before_digest = len(_FACTS.digest)
         for start, end in zip(self.starts.tolist(), self.ends.tolist(), strict=True):
             at = end + before_digest
             view[at:at + 64] = sha256(view[start:end]).hexdigest().encode()

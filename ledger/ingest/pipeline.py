@@ -79,7 +79,7 @@ _VERSIONS = sql.SQL(
 #: leaves none until ANALYZE) or with an underestimated count of distinct ids, the planner
 #: expects millions of rows and scans the whole table in parallel workers: 1.6-4.6 s a lookup
 #: on the national year's ledger, against 0.05-0.4 s by the index.
-_LOOKUP_PLAN = ("SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL enable_seqscan = off",
+_LOOKUP_PLAN = ("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_seqscan = off; "
                 "SET LOCAL enable_bitmapscan = off")
 
 #: A prepared row: taken whole by the fast path, or prepared row by row (good or bad).
@@ -223,8 +223,7 @@ def ingest_file(
     with conn.transaction():
         writer = EventWriter(conn)
         writer.lock()
-        for setting in _LOOKUP_PLAN:
-            conn.execute(setting)
+        conn.execute(_LOOKUP_PLAN)
         batch_state = job.lookup("{" + batch.hex + "}").get(batch.bytes, _Known())
         done = batch_state.batch_completed
         if done is not None and not any(q["reason"].startswith("unknown encounter")

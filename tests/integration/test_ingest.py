@@ -142,8 +142,7 @@ def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_sca
     with conn.transaction():
         conn.execute("SET LOCAL random_page_cost = 1000")  # the index made to look dear
         scanned = plan()
-        for setting in pipeline._LOOKUP_PLAN:
-            conn.execute(setting)
+        conn.execute(pipeline._LOOKUP_PLAN)
         indexed = plan()
     assert "Seq Scan" in scanned
     assert "Seq Scan" not in indexed and f"using {EVENTS_TABLE}_pkey" in indexed
