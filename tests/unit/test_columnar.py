@@ -193,3 +193,15 @@ def test_a_year_left_out_of_the_paris_table_goes_row_by_row(monkeypatch: Any) ->
     got = preparer("".join(line + "\n" for line in lines), 2)
     assert [type(r).__name__ for r in got] == ["Taken", "Good", "Taken"]
     assert got[0].good() == prepare.prepare(ctx, [(2, lines[0].split(";"))])[0]
+
+
+def test_a_block_agrees_framed_or_not_with_non_ascii_references() -> None:
+    # A framed block leaves the facts' digests to the writer's thread (PendingDigests); a
+    # repeated id keeps the block unframed. Non-ASCII references move the bytes.
+    lines = [f"SOS-75;E-é{i};NONE;;01/06/2023 10:{i:02d};visit; P-ü{i} ;;10101010101;0;0;VG;"
+             "25,00;Fé" for i in range(20)]
+    _, preparer = _preparer("encounters", ENCOUNTER_HEADER)
+    for block, framed in ((lines, True), (lines + lines[:1], False)):
+        got = preparer("".join(line + "\n" for line in block), 2)
+        assert isinstance(got, columnar.Framed) is framed
+        assert check_block("encounters", ENCOUNTER_HEADER, block) == len(block)
