@@ -18,7 +18,7 @@ from uuid import UUID
 
 import psycopg
 
-from ledger import domain
+from ledger import domain, lookups
 from ledger.application import EVENTS_TABLE
 from ledger.audit.chain import GENESIS
 from ledger.audit.digest import Digest, ensure_digest_table, insert_digest
@@ -153,7 +153,8 @@ def _collect_in_snapshot(
     if last != position or facts_table.position(conn) < position:
         return None  # a writer got in between: take the snapshot again
     encounters, missing = _select(conn, association, date_from, date_to, encounter_refs)
-    _load_events(conn, encounters, position)
+    with lookups.by_primary_key(conn):
+        _load_events(conn, encounters, position)
     rule_events = _rule_events(conn, rule_sets, position)
     included = [e for enc in encounters for e in enc.events] + list(rule_events.values())
     _load_links(conn, included)

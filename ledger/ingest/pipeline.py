@@ -33,7 +33,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from ledger import domain, store
+from ledger import domain, lookups, store
 from ledger.application import EVENTS_TABLE
 from ledger.errors import InputFileError, Problem
 from ledger.ingest import columnar, encode, prepare, reader
@@ -80,14 +80,6 @@ _VERSIONS = sql.SQL(
     "SELECT uuid_send(originator_id), originator_version FROM {} "
     "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
 ).format(sql.Identifier(EVENTS_TABLE))
-
-#: How a batch's lookups are planned: by the primary key, one process. A block's lookup asks for
-#: tens of thousands of ids at once, and without statistics on the events table (a bulk load
-#: leaves none until ANALYZE) or with an underestimated count of distinct ids, the planner
-#: expects millions of rows and scans the whole table in parallel workers: 1.6-4.6 s a lookup
-#: on the national year's ledger, against 0.05-0.4 s by the index.
-_LOOKUP_PLAN = ("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_seqscan = off; "
-                "SET LOCAL enable_bitmapscan = off")
 
 #: A prepared row: taken whole by the fast path, or prepared row by row (good or bad).
 Prepared = columnar.Taken | prepare.Good | prepare.Bad
@@ -230,7 +222,7 @@ def ingest_file(
     with conn.transaction():
         writer = EventWriter(conn)
         writer.lock()
-        conn.execute(_LOOKUP_PLAN)
+        conn.execute(lookups.BY_PRIMARY_KEY)  # the batch's lookups, see ``ledger.lookups``
         batch_state = job.lookup("{" + batch.hex + "}").get(batch.bytes, _Known())
         done = batch_state.batch_completed
         if done is not None and not any(q["reason"].startswith("unknown encounter")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ledger import lookups
 from ledger.application import EVENTS_TABLE
 from ledger.ingest import pipeline
 from ledger.ingest.pipeline import ingest_file
@@ -142,7 +143,7 @@ def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_sca
     with conn.transaction():
         conn.execute("SET LOCAL random_page_cost = 1000")  # the index made to look dear
         scanned = plan()
-        conn.execute(pipeline._LOOKUP_PLAN)
+        conn.execute(lookups.BY_PRIMARY_KEY)
         indexed = plan()
     assert "Seq Scan" in scanned
     assert "Seq Scan" not in indexed and f"using {EVENTS_TABLE}_pkey" in indexed
