@@ -218,6 +218,8 @@ def ingest_file(
     report = IngestReport(str(path), kind, scan.sha256, batch, scan.encoding)
     recorded_at = now or datetime.now(tz=PARIS)
     job = _Job(conn, report, recorded_at, scan.sha256, name, batch)
+    if kind == "decisions":  # its lookups are index-only once the table is settled
+        lookups.settle(conn, scan.lines - 1)
 
     with conn.transaction():
         writer = EventWriter(conn)

@@ -147,3 +147,26 @@ def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_sca
         indexed = plan()
     assert "Seq Scan" in scanned
     assert "Seq Scan" not in indexed and f"using {EVENTS_TABLE}_pkey" in indexed
+
+
+def all_visible_pages(conn: Any) -> int:
+    return int(conn.execute("SELECT relallvisible FROM pg_class WHERE oid = %s::regclass",
+                            (EVENTS_TABLE,)).fetchone()[0])
+
+
+def test_a_decisions_file_settles_the_events_table_first_when_that_pays(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    # Marked all-visible by VACUUM, the pages let the lookups read versions from the primary
+    # key alone (``lookups.settle``); a few lookups leave the vacuum to autovacuum.
+    refs = [f"E-{i}" for i in range(300)]
+    ingest_file(conn, encounters_csv(tmp_path / "e.csv", [encounter(r) for r in refs]), pseudo)
+    assert all_visible_pages(conn) == 0
+    assert not lookups.settle(conn, 1)
+    with conn.transaction():
+        assert not lookups.settle(conn, 10**6)  # VACUUM cannot run in a transaction
+    assert all_visible_pages(conn) == 0
+    report = ingest_file(conn, decisions_csv(tmp_path / "d.csv", [
+        {"association": "SOS-75", "encounter_ref": r, "decided_at": "01/10/2023",
+         "paid_amount": "25,00", "paid_codes": "G"} for r in refs]), pseudo)
+    assert (report.decided, report.quarantined) == (300, [])
+    assert all_visible_pages(conn) > 0
