@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import heapq
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -109,7 +108,7 @@ class Taken(NamedTuple):
 
     def good(self) -> prepare.Good:
         """The row as the row-by-row preparer gives it (for corrections, repeats, messages)."""
-        data = json.loads(self.state)
+        data = orjson.loads(self.state)
         if "facts" in data:
             payload, sha = data["facts"], data["facts_sha256"]
             ref = f"{payload['association']}/{payload['encounter_ref']}"

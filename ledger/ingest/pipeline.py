@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import numpy as np
+import orjson
 import psycopg
 from eventsourcing.utils import get_topic
 from psycopg import sql
@@ -152,14 +153,14 @@ class _Known:
 
     def facts_sha256(self) -> str | None:
         if self.facts_sha is None and self.fact_state is not None:
-            self.facts_sha = json.loads(self.fact_state)["facts_sha256"]
+            self.facts_sha = orjson.loads(self.fact_state)["facts_sha256"]
         return self.facts_sha
 
     def old_facts(self) -> dict[str, Any]:
         if self.facts_text is not None:
-            return dict(json.loads(self.facts_text))
+            return dict(orjson.loads(self.facts_text))
         if self.fact_state is not None:
-            return dict(json.loads(self.fact_state)["facts"])
+            return dict(orjson.loads(self.fact_state)["facts"])
         return {}
 
     def set_facts(self, facts_text: str, sha: str) -> None:
@@ -443,7 +444,7 @@ class _Job:
         for oid, version, topic, state in stored:
             latest[oid] = version  # the last version wins
             if topic == T_DECIDED and state is not None:
-                decided.setdefault(oid, set()).add(json.loads(state)["decision_sha256"])
+                decided.setdefault(oid, set()).add(orjson.loads(state)["decision_sha256"])
         ids = store.framed_ids(framed.rows, framed.ends)
         versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
         known = versions > 0
@@ -550,7 +551,7 @@ class _Job:
         if state.facts_sha256() == r.sha and not state.voided:
             self.report.unchanged += 1
             return
-        new_facts = json.loads(r.payload)
+        new_facts = orjson.loads(r.payload)
         old_facts = state.old_facts()
         changed = sorted(k for k in new_facts if old_facts.get(k) != new_facts[k]) or ["status"]
         state.version += 1
@@ -593,9 +594,9 @@ def _known(stored: list[_Stored]) -> dict[bytes, _Known]:
         elif state is None:  # a lookup leaves out only facts' states
             continue
         elif topic == T_DECIDED:
-            k.decision_hashes.add(json.loads(state)["decision_sha256"])
+            k.decision_hashes.add(orjson.loads(state)["decision_sha256"])
         elif topic == T_COMPLETED:
-            k.batch_completed = json.loads(state)
+            k.batch_completed = orjson.loads(state)
     return found
 
 
