@@ -429,7 +429,7 @@ class PendingDigests(NamedTuple):
     14.3-15.0 to 13.4-14.2 s. The pseudonyms' HMAC, moved the same way (~1.4 µs a row in Python
     against ~1.7 µs in DuckDB), made the writer's side the slower one: 1 M encounters, 4 MB
     blocks, four alternated pairs, 12.0-12.7 s against 10.9-11.9 s (writer 5.0-5.4 µs an event
-    against 3.4-4.0, preparing thread 8.2-9.0 against 8.9-9.7). Not kept.
+    against 3.4-3.9, preparing thread 8.2-9.0 against 8.9-9.7). Not kept.
     """
 
     starts: np.ndarray  # where each payload starts in the rows
