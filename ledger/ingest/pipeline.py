@@ -89,10 +89,11 @@ Prepared = columnar.Taken | prepare.Good | prepare.Bad
 class Chunk(NamedTuple):
     """Prepared rows with the ids they touch (a ``uuid[]`` literal), both made off the main
     thread so that it only looks up, decides and writes. A block the fast path took whole (bad
-    rows aside) comes ``framed`` instead of as rows."""
+    rows aside) comes ``framed`` instead of as rows, its ids made only if a lookup needs them
+    (``Framed.ids``)."""
 
     rows: list[Prepared]
-    ids: str
+    row_ids: str = "{}"
     framed: columnar.Framed | None = None
 
     @classmethod
@@ -100,6 +101,10 @@ class Chunk(NamedTuple):
         ids = {r.oid.hex() if isinstance(r, columnar.Taken) else r.oid.hex
                for r in rows if not isinstance(r, prepare.Bad)}
         return cls(rows, "{" + ",".join(ids) + "}")
+
+    @property
+    def ids(self) -> str:
+        return self.row_ids if self.framed is None else self.framed.ids
 
     def __len__(self) -> int:
         return len(self.rows) if self.framed is None else len(self.framed)
@@ -373,7 +378,7 @@ class _Job:
                     yield Chunk.of(list(prepare.prepare(ctx, records)))
                     continue
                 prepared = preparer(block.text, block.first_line)
-                yield (Chunk([], prepared.ids, prepared)
+                yield (Chunk([], framed=prepared)
                        if isinstance(prepared, columnar.Framed) else Chunk.of(prepared))
         finally:
             preparer.close()
