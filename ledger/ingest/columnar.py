@@ -40,7 +40,7 @@ import numpy as np
 import orjson
 from eventsourcing.utils import get_topic
 
-from ledger import domain, store
+from ledger import domain, lookups, store
 from ledger.ingest import prepare
 from ledger.ingest.values import ParisYear, paris_years
 
@@ -152,8 +152,8 @@ class Framed:
         """The rows' ids as a ``uuid[]`` literal, for a lookup (made here, by the thread that
         looks up, unless DuckDB made them)."""
         if self._ids is None:
-            self._ids = "{" + ",".join(
-                oid.hex() for oid in store.framed_ids(self._rows, self.ends)) + "}"
+            self._ids = lookups.id_array(
+                oid.hex() for oid in store.framed_ids(self._rows, self.ends))
         return self._ids
 
     @property

@@ -100,7 +100,7 @@ class Chunk(NamedTuple):
     def of(cls, rows: list[Prepared]) -> Chunk:
         ids = {r.oid.hex() if isinstance(r, columnar.Taken) else r.oid.hex
                for r in rows if not isinstance(r, prepare.Bad)}
-        return cls(rows, "{" + ",".join(ids) + "}")
+        return cls(rows, lookups.id_array(ids))
 
     @property
     def ids(self) -> str:
@@ -231,7 +231,7 @@ def ingest_file(
         writer = EventWriter(conn)
         writer.lock()
         conn.execute(lookups.BY_PRIMARY_KEY)  # the batch's lookups, see ``ledger.lookups``
-        batch_state = job.lookup("{" + batch.hex + "}").get(batch.bytes, _Known())
+        batch_state = job.lookup(lookups.id_array([batch.hex])).get(batch.bytes, _Known())
         done = batch_state.batch_completed
         if done is not None and not any(q["reason"].startswith("unknown encounter")
                                         for q in done["quarantined"]):
@@ -316,7 +316,7 @@ class _Job:
             firsts = [(oid, 1, T_RECORDED, None) for oid, _ in versions if oid not in later]
             if not later:
                 return firsts
-            ids = "{" + ",".join(oid.hex() for oid in later) + "}"
+            ids = lookups.id_array(oid.hex() for oid in later)
         cur.execute(_EVENTS, (facts, list(FACT_TOPICS), ids))
         return firsts + cur.fetchall()
 
