@@ -15,15 +15,20 @@ distinct ids) and scans the whole table in parallel workers. On the national yea
 but until VACUUM has marked the freshly written pages all-visible each id also visits the heap,
 where its first reader sets the rows' hint bits (and, with data checksums, logs the page again).
 ``settle`` vacuums first when the lookups to come outnumber the pages left to mark.
+
+**Ids.** A lookup's ids go as one binary ``uuid[]`` parameter (``Ids``, the 16-byte ids one after
+the other): the server then parses no text, and the ids are framed without a Python object per id.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from psycopg import pq, sql
+import numpy as np
+from psycopg import adapt, postgres, pq, sql
 
 from ledger.application import EVENTS_TABLE
 
@@ -45,10 +50,46 @@ _UNSETTLED_PAGES = ("SELECT pg_relation_size(oid) / current_setting('block_size'
                     "- relallvisible FROM pg_class WHERE oid = %s::regclass")
 
 
-def id_array(hex_ids: Iterable[str]) -> str:
-    """Aggregate ids (32 hex digits each) as one ``uuid[]`` literal: a lookup's single parameter,
-    cheaper to send and parse than a list of ``UUID`` objects."""
-    return "{" + ",".join(hex_ids) + "}"
+class Ids(bytes):
+    """Aggregate ids, 16 bytes each, one after the other: a lookup's ``uuid[]`` parameter (passed
+    as ``%b``, on a cursor from ``cursor``).
+
+    Sent in PostgreSQL's binary array format, built over whole arrays: against a text literal
+    of the same ids, a decisions block's lookup of 45,000 ids took 101-140 ms instead of
+    166-272 ms (six alternated pairs on a ledger of 1 M encounters and their decisions).
+    """
+
+    @classmethod
+    def of(cls, ids: Iterable[bytes]) -> Ids:
+        return cls(b"".join(ids))
+
+
+_UUID = postgres.types["uuid"]
+_ID_LENGTH = np.frombuffer(struct.pack(">i", 16), np.uint8)
+
+
+class _IdsDumper(adapt.Dumper):
+    """``Ids`` as a binary one-dimensional ``uuid[]`` without nulls: the array's header, then
+    each id after its length."""
+
+    format = pq.Format.BINARY
+    oid = _UUID.array_oid
+
+    def dump(self, obj: Any) -> bytes:
+        ids = np.frombuffer(obj, np.uint8).reshape(-1, 16)
+        if not len(ids):
+            return struct.pack(">iiI", 0, 0, _UUID.oid)
+        framed = np.empty((len(ids), 20), np.uint8)
+        framed[:, :4] = _ID_LENGTH
+        framed[:, 4:] = ids
+        return struct.pack(">iiIii", 1, 0, _UUID.oid, len(ids), 1) + framed.tobytes()
+
+
+def cursor(conn: Any) -> Any:
+    """A binary cursor of ``conn`` that sends ``Ids`` as ``uuid[]``."""
+    cur = conn.cursor(binary=True)
+    cur.adapters.register_dumper(Ids, _IdsDumper)
+    return cur
 
 
 @contextmanager

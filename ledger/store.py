@@ -72,11 +72,14 @@ def framed_overhead(topic: str) -> int:
     return _EVENT_HEAD.size + len(topic_field(topic)) + _LENGTH.size + _POSITION.size
 
 
-def framed_ids(rows: bytes | bytearray, ends: np.ndarray) -> list[bytes]:
-    """The aggregate id (16 bytes) of each row framed by ``copy_row_sql``."""
+def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
+    """The aggregate ids (16 bytes each, one after the other) of rows framed by
+    ``copy_row_sql``."""
+    if not len(ends):
+        return b""
     starts = np.concatenate(([0], ends[:-1]))
-    ids = np.frombuffer(rows, np.uint8)[(starts + _ID_AT)[:, None] + np.arange(16)].tobytes()
-    return [ids[i:i + 16] for i in range(0, len(ids), 16)]
+    return np.frombuffer(rows, np.uint8)[(starts + _ID_AT)[:, None] + np.arange(16)].tobytes()
+
 
 
 def framed_subset(rows: bytes | bytearray, ends: np.ndarray, keep: np.ndarray

@@ -131,7 +131,8 @@ class Framed:
         rows: the COPY rows, one after the other.
         ends: the offset just past each row (int64).
         bad: the block's bad rows, for the quarantine.
-        ids: the ids as a ``uuid[]`` literal, if already made (``ids``).
+        ids: made now (``ids``), by the thread that prepares, rather than when a lookup needs
+            them.
         shas: decisions: each decision's SHA-256 (``Taken.sha``).
         refs: decisions: each row's "ASSOCIATION/REF" (``Taken.ref``).
         digests: encounters: where each payload starts and ends in ``rows``, its SHA-256 left
@@ -142,18 +143,21 @@ class Framed:
     def __init__(self, topic: str, lines: np.ndarray, rows: bytearray, ends: np.ndarray,
                  bad: list[prepare.Bad], shas: np.ndarray | None = None,
                  refs: np.ndarray | None = None, digests: PendingDigests | None = None,
-                 ids: str | None = None):
+                 ids: bool = False):
         self.topic, self.lines, self.ends, self.bad = topic, lines, ends, bad
         self.shas, self.refs = shas, refs
-        self._rows, self._digests, self._ids = rows, digests, ids
+        self._rows, self._digests = rows, digests
+        self._ids = self._framed_ids() if ids else None
+
+    def _framed_ids(self) -> lookups.Ids:
+        return lookups.Ids(store.framed_id_bytes(self._rows, self.ends))
 
     @property
-    def ids(self) -> str:
-        """The rows' ids as a ``uuid[]`` literal, for a lookup (made here, by the thread that
-        looks up, unless DuckDB made them)."""
+    def ids(self) -> lookups.Ids:
+        """The rows' ids, for a lookup (made by the thread that looks up, unless made at
+        first)."""
         if self._ids is None:
-            self._ids = lookups.id_array(
-                oid.hex() for oid in store.framed_ids(self._rows, self.ends))
+            self._ids = self._framed_ids()
         return self._ids
 
     @property
@@ -265,13 +269,10 @@ class BlockPreparer:
                 framed["effective_size"])
             # Decisions: every block is looked up, and this thread has time to spare while the
             # server stores the block before (each lookup waits for it otherwise). Encounters:
-            # a framed block most often needs no lookup (``pipeline._Job._append_new``), and
-            # these ids took 11-14 ms of a 4 MB block's ~350 ms here (1 M encounters, four
-            # alternated pairs: 11.2-11.9 s without them against 11.6-12.0 s).
-            ids = self.db.execute(_IDS).fetchone() if self.topic == DECIDED else None
+            # a framed block most often needs no lookup (``pipeline._Job._append_new``).
             return Framed(self.topic, framed["line"], bytearray().join(framed["row"]), ends,
                           bad, framed.get("sha"), framed.get("ref"), digests,
-                          ids[0] if ids else None)
+                          ids=self.topic == DECIDED)
         # Both results keep the block's line order (DuckDB preserves insertion order).
         sha256 = hashlib.sha256
         taken: list[Taken | prepare.Good | prepare.Bad] = [
@@ -296,6 +297,12 @@ def _paris_offset_macro() -> str:
     def column(pick: Callable[[ParisYear], str]) -> str:
         return "[" + ", ".join("NULL" if y is None else _q(pick(y)) for y in years) + "]"
 
+    def offset(pick: Callable[[ParisYear], str]) -> str:
+        """An offset by year; one literal when every year has the same (Paris since 1976: the
+        years' boundaries alone differ, and a list lookup costs ~0.2 µs a row)."""
+        found = {pick(y) for y in years if y is not None}
+        return _q(found.pop()) if len(found) == 1 else f"{column(pick)}[year - {first - 1}]"
+
     gap_start = column(lambda y: y.gap_start.isoformat())
     gap_end = column(lambda y: y.gap_end.isoformat())
     overlap_start = column(lambda y: y.overlap_start.isoformat())
@@ -304,11 +311,11 @@ def _paris_offset_macro() -> str:
     CREATE TEMP MACRO paris_offset(local, year) AS (
         CASE WHEN year - {first - 1} NOT BETWEEN 1 AND {len(years)} THEN NULL
         WHEN local < {gap_start}[year - {first - 1}]
-            THEN {column(lambda y: y.before)}[year - {first - 1}]
+            THEN {offset(lambda y: y.before)}
         WHEN local >= {gap_end}[year - {first - 1}] AND local < {overlap_start}[year - {first - 1}]
-            THEN {column(lambda y: y.summer)}[year - {first - 1}]
+            THEN {offset(lambda y: y.summer)}
         WHEN local >= {overlap_end}[year - {first - 1}]
-            THEN {column(lambda y: y.after)}[year - {first - 1}]
+            THEN {offset(lambda y: y.after)}
         END)"""
 
 
@@ -384,14 +391,18 @@ def _nullable(expr: str) -> str:
     return f"""CASE WHEN {expr} = '' THEN 'null' ELSE concat('"', {expr}, '"') END"""
 
 
-def _oid() -> str:
+#: The name hashed into an encounter's id (``domain.encounter_id``), as a BLOB.
+_OID_NAME = "$ns || encode(concat('encounter:', association, chr(31), encounter_ref))"
+
+
+def _oid(h: str) -> str:
     """uuid5(NAMESPACE, "encounter:<association>\\x1f<ref>") as 16 bytes, as
-    ``domain.encounter_id``: SHA-1 of namespace and name, version 5 and the RFC 4122 variant set.
-    (The lambda binds the hash once: an inlined expression is evaluated once per reference.)"""
-    name = "sha1($ns || encode(concat('encounter:', association, chr(31), encounter_ref)))"
-    variant = "substr('89ab89ab89ab89ab', strpos('0123456789abcdef', substr(h, 17, 1)), 1)"
-    return (f"list_transform([{name}], lambda h: unhex(concat(substr(h, 1, 12), '5', "
-            f"substr(h, 14, 3), {variant}, substr(h, 18, 15))))[1]")
+    ``domain.encounter_id``, from ``h``, the SHA-1 (hex) of namespace and name: version 5 and
+    the RFC 4122 variant set. (``h`` is a column of the query below: an expression in its place
+    would be evaluated once per reference.)"""
+    variant = f"substr('89ab89ab89ab89ab', strpos('0123456789abcdef', substr({h}, 17, 1)), 1)"
+    return (f"unhex(concat(substr({h}, 1, 12), '5', substr({h}, 14, 3), {variant}, "
+            f"substr({h}, 18, 15)))")
 
 
 def _encoded(typed: str, checks: Sequence[str], payload: str, effective: str) -> tuple[str, str]:
@@ -399,9 +410,10 @@ def _encoded(typed: str, checks: Sequence[str], payload: str, effective: str) ->
     the query of the typed cells."""
     ok = " AND ".join(f"({c})" for c in checks)
     return "b_encoded", f"""
-        SELECT line, {_oid()} AS oid, concat(association, '/', encounter_ref) AS ref,
-               {payload} AS payload, {effective} AS effective
-        FROM ({typed}) WHERE coalesce({ok}, false)"""
+        SELECT line, {_oid('h')} AS oid, ref, payload, effective
+        FROM (SELECT line, sha1({_OID_NAME}) AS h, concat(association, '/', encounter_ref) AS ref,
+                     {payload} AS payload, {effective} AS effective
+              FROM ({typed}) WHERE coalesce({ok}, false))"""
 
 
 class _StateKeys(NamedTuple):
@@ -474,8 +486,6 @@ class PendingDigests(NamedTuple):
 
 #: Whether the taken rows' ids are distinct.
 _DISTINCT = "SELECT count(*) = count(DISTINCT oid) FROM b_encoded"
-#: The taken rows' ids as a ``uuid[]`` literal.
-_IDS = "SELECT concat('{', string_agg(hex(oid), ','), '}') FROM b_encoded"
 
 
 #: The lines the fast path did not take, with their text, in line order.
@@ -492,7 +502,10 @@ _DECISION_COLUMNS = ("association", "encounter_ref", "decided_at", "paid_amount"
 
 
 def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
-    flags = {c: f"CASE WHEN lower({c}) IN ({', '.join(_q(v) for v in FLAGS_TRUE)}) "
+    # The line's shape admits only the values of ``_FLAG`` in a flag's cell, and their first
+    # letters tell true from false (``lower(x) IN (...)`` was a hash join: ~0.15 µs a row).
+    true_initials = "".join(sorted({v[0] for v in FLAGS_TRUE} | {v[0].upper() for v in FLAGS_TRUE}))
+    flags = {c: f"CASE WHEN {c} <> '' AND contains({_q(true_initials)}, left({c}, 1)) "
                 "THEN 'true' ELSE 'false' END" for c in ("treating_doctor", "pdsa")}
     checks = (
         "regulated_at = '' OR reg_off IS NOT NULL",

@@ -69,17 +69,17 @@ T_COMPLETED = get_topic(domain.ImportBatch.Completed)
 FACT_TOPICS = (T_RECORDED, T_CORRECTED)
 #: A stored event as a lookup fetches it: id (16 bytes), version, topic, state (or None).
 _Stored = tuple[bytes, int, str, bytes | None]
-#: The stored events of some aggregates (a ``uuid[]``): their states unless they are facts and
+#: The stored events of some aggregates (``lookups.Ids``): their states unless they are facts and
 #: the facts are not wanted.
 _EVENTS = sql.SQL(
     "SELECT uuid_send(originator_id), originator_version, topic, "
     "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
-    "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+    "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
 ).format(sql.Identifier(EVENTS_TABLE))
-#: The versions stored of some aggregates (a ``uuid[]``), from the primary key.
+#: The versions stored of some aggregates (``lookups.Ids``), from the primary key.
 _VERSIONS = sql.SQL(
     "SELECT uuid_send(originator_id), originator_version FROM {} "
-    "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+    "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
 ).format(sql.Identifier(EVENTS_TABLE))
 
 #: A prepared row: taken whole by the fast path, or prepared row by row (good or bad).
@@ -87,23 +87,23 @@ Prepared = columnar.Taken | prepare.Good | prepare.Bad
 
 
 class Chunk(NamedTuple):
-    """Prepared rows with the ids they touch (a ``uuid[]`` literal), both made off the main
+    """Prepared rows with the ids they touch (``lookups.Ids``), both made off the main
     thread so that it only looks up, decides and writes. A block the fast path took whole (bad
     rows aside) comes ``framed`` instead of as rows, its ids made only if a lookup needs them
     (``Framed.ids``)."""
 
     rows: list[Prepared]
-    row_ids: str = "{}"
+    row_ids: lookups.Ids = lookups.Ids()
     framed: columnar.Framed | None = None
 
     @classmethod
     def of(cls, rows: list[Prepared]) -> Chunk:
-        ids = {r.oid.hex() if isinstance(r, columnar.Taken) else r.oid.hex
+        ids = {r.oid if isinstance(r, columnar.Taken) else r.oid.bytes
                for r in rows if not isinstance(r, prepare.Bad)}
-        return cls(rows, lookups.id_array(ids))
+        return cls(rows, lookups.Ids.of(ids))
 
     @property
-    def ids(self) -> str:
+    def ids(self) -> lookups.Ids:
         return self.row_ids if self.framed is None else self.framed.ids
 
     def __len__(self) -> int:
@@ -231,7 +231,7 @@ def ingest_file(
         writer = EventWriter(conn)
         writer.lock()
         conn.execute(lookups.BY_PRIMARY_KEY)  # the batch's lookups, see ``ledger.lookups``
-        batch_state = job.lookup(lookups.id_array([batch.hex])).get(batch.bytes, _Known())
+        batch_state = job.lookup(lookups.Ids(batch.bytes)).get(batch.bytes, _Known())
         done = batch_state.batch_completed
         if done is not None and not any(q["reason"].startswith("unknown encounter")
                                         for q in done["quarantined"]):
@@ -286,17 +286,17 @@ class _Job:
              "actor": self.actor}, {})[:-1].decode("utf-8")
 
     # -- lookups -------------------------------------------------------------------------
-    def lookup(self, ids: str, facts: bool = True) -> dict[bytes, _Known]:
+    def lookup(self, ids: lookups.Ids, facts: bool = True) -> dict[bytes, _Known]:
         """The latest stored state of each aggregate id (reads our own uncommitted writes).
 
         Args:
-            ids: the aggregate ids, as a ``uuid[]`` literal (``Chunk.ids``).
+            ids: the aggregate ids (``Chunk.ids``).
             facts: whether the stored facts are wanted (not for a decisions file, which only
                 needs versions and the decisions already recorded).
         """
         return _known(self.stored(ids, facts))
 
-    def stored(self, ids: str, facts: bool = True) -> list[_Stored]:
+    def stored(self, ids: lookups.Ids, facts: bool = True) -> list[_Stored]:
         """The stored events of the aggregate ids, each aggregate's in version order
         (``lookup``'s arguments). The ids come as their 16 bytes: far cheaper to fetch than
         ``UUID``s.
@@ -306,9 +306,9 @@ class _Job:
         only its ``Recorded`` event, and only the encounters with later events are read from
         the table itself.
         """
-        if ids == "{}":
+        if not ids:
             return []
-        cur = self.conn.cursor(binary=True)
+        cur = lookups.cursor(self.conn)
         firsts: list[_Stored] = []
         if not facts:
             versions = cur.execute(_VERSIONS, (ids,)).fetchall()
@@ -316,7 +316,7 @@ class _Job:
             firsts = [(oid, 1, T_RECORDED, None) for oid, _ in versions if oid not in later]
             if not later:
                 return firsts
-            ids = lookups.id_array(oid.hex() for oid in later)
+            ids = lookups.Ids.of(later)
         cur.execute(_EVENTS, (facts, list(FACT_TOPICS), ids))
         return firsts + cur.fetchall()
 
@@ -450,7 +450,7 @@ class _Job:
             latest[oid] = version  # the last version wins
             if topic == T_DECIDED and state is not None:
                 decided.setdefault(oid, set()).add(orjson.loads(state)["decision_sha256"])
-        ids = store.framed_ids(framed.rows, framed.ends)
+        ids = [framed.ids[i:i + 16] for i in range(0, len(framed.ids), 16)]
         versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
         known = versions > 0
         keep = known.copy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from ledger import lookups
 from ledger.application import EVENTS_TABLE
@@ -133,11 +134,12 @@ def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_sca
     # scan the whole table (seconds a block): the batch's settings leave it the index alone.
     ingest_file(conn, encounters_csv(tmp_path / "e.csv", [encounter(f"E-{i}") for i in range(50)]),
                 pseudo)
-    ids = [r[0] for r in conn.execute(f"SELECT originator_id::text FROM {EVENTS_TABLE}")]
+    ids = lookups.Ids.of(r[0] for r in conn.execute(
+        f"SELECT uuid_send(originator_id) FROM {EVENTS_TABLE}"))
     query = pipeline._VERSIONS.as_string(conn)
 
     def plan() -> str:
-        rows = conn.execute("EXPLAIN " + query, ("{" + ",".join(ids) + "}",)).fetchall()
+        rows = lookups.cursor(conn).execute("EXPLAIN " + query, (ids,)).fetchall()
         return "\n".join(r[0] for r in rows)
 
     with conn.transaction():
@@ -147,6 +149,14 @@ def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_sca
         indexed = plan()
     assert "Seq Scan" in scanned
     assert "Seq Scan" not in indexed and f"using {EVENTS_TABLE}_pkey" in indexed
+
+
+def test_ids_go_to_the_server_as_a_uuid_array(conn: Any) -> None:
+    ids = [uuid4() for _ in range(3)]
+    cur = lookups.cursor(conn)
+    for sent in (ids, []):
+        got = cur.execute("SELECT %b::uuid[]", (lookups.Ids.of(u.bytes for u in sent),))
+        assert got.fetchone()[0] == sent
 
 
 def all_visible_pages(conn: Any) -> int:

@@ -97,7 +97,9 @@ def _text(*extra: str) -> st.SearchStrategy[str]:
 
 
 def _cells() -> dict[str, st.SearchStrategy[str]]:
-    flags = st.sampled_from(["0", "1", "oui", "NON", "Y", "", " 1 ", "2", "vrai"])
+    # Every spelling the row path knows, in both cases (the fast path reads a flag's initial).
+    flags = st.sampled_from(["0", "1", "true", "FALSE", "oui", "NON", "o", "N", "yes", "No",
+                             "Y", "y", "", " 1 ", "2", "vrai", "ouI"])
     codes = st.one_of(st.sampled_from(["G", "G+SNP", "vg + md", "G++MD", "", "+", "TOOLONGCODE",
                                        "G+É", " VG+VRD "]), _text("+"))
     money = st.one_of(st.sampled_from(["25,00", "25.5", "0", "-1,00", "1 000,00", "1\u00a0000,00",
@@ -161,6 +163,14 @@ def test_every_hour_around_the_dst_changes_agrees() -> None:
                              "visit;P-1;;10101010101;0;0;VG;25,00;")
     taken = check_block("encounters", ENCOUNTER_HEADER, lines)
     assert taken == len(lines) - 5 * 2  # all but the change hour (gap or overlap) of each day
+
+
+def test_every_flag_spelling_agrees() -> None:
+    spellings = ["", "0", "1", "false", "true", "non", "oui", "n", "o", "no", "yes", "y"]
+    spellings += [f" {s.upper()} " for s in spellings] + ["Oui", "nO"]
+    lines = [f"SOS-75;E-{i};NONE;;01/06/2023 10:00;visit;P-1;;10101010101;{a};{b};VG;25,00;"
+             for i, (a, b) in enumerate(zip(spellings, reversed(spellings), strict=True))]
+    assert check_block("encounters", ENCOUNTER_HEADER, lines) == len(lines)
 
 
 def test_plain_canonical_rows_are_all_taken(tmp_path: Path) -> None:
