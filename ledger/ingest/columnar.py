@@ -327,7 +327,7 @@ def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[tuple[str,
     line_shape = _re_escape(ctx.separator).join(shapes[c] for c in ctx.header) + "\r?"
     blank = f"[ {_re_escape(ctx.separator)}]*\r?"
     position = {name: i + 1 for i, name in enumerate(ctx.header)}
-    cells = {c: (f"{'upper' if c == 'association' else ''}(trim(f[{position[c]}]))"
+    cells = {c: (f"{'upper' if c == 'association' else ''}(f[{position[c]}])"
                  if c in position else "''") for c in columns}
     lines = f"""
         SELECT line, raw, regexp_full_match(raw, {_q(line_shape)}) AS ok
@@ -335,8 +335,16 @@ def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[tuple[str,
                      CAST(generate_subscripts(l, 1) + $base - 1 AS BIGINT) AS line
               FROM (SELECT string_split($text, chr(10)) AS l))
         WHERE NOT regexp_full_match(raw, {_q(blank)})"""
-    split = f"(SELECT line, string_split(rtrim(raw, chr(13)), {_q(ctx.separator)}) AS f " \
-            "FROM b_lines WHERE ok)"
+    # The cells, trimmed: the line's shape admits no space around a cell but ' ', so only a line
+    # with ' ' beside a separator or at an end needs more than a split (the split and 14 trims
+    # took ~2.1 µs a row, this ~1.6).
+    sep = _q(ctx.separator)
+    split = f"""(SELECT line, CASE
+            WHEN contains(r, {_q(' ' + ctx.separator)}) OR contains(r, {_q(ctx.separator + ' ')})
+                OR starts_with(r, ' ') OR ends_with(r, ' ')
+            THEN regexp_split_to_array(trim(r), {_q(' *' + _re_escape(ctx.separator) + ' *')})
+            ELSE string_split(r, {sep}) END AS f
+        FROM (SELECT line, rtrim(raw, chr(13)) AS r FROM b_lines WHERE ok))"""
     select = ", ".join(f"{expr} AS {c}" for c, expr in cells.items())
     return ("b_lines", lines), f"SELECT line, {select} FROM {split}"
 
