@@ -349,17 +349,18 @@ def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[tuple[str,
     return ("b_lines", lines), f"SELECT line, {select} FROM {split}"
 
 
-def _local(cell: str) -> str:
-    """A trimmed date-time cell as naive ISO text 'YYYY-MM-DDTHH:MM:SS' (shape already checked)."""
-    seconds = f"CASE WHEN length({cell}) = 19 THEN substr({cell}, 18, 2) ELSE '00' END"
-    return (f"CASE WHEN {cell} = '' THEN NULL ELSE concat({_day(f'left({cell}, 10)')}, 'T', "
-            f"substr({cell}, 12, 5), ':', {seconds}) END")
+#: The shapes a date-time cell may have (the line's shape admits no other), the canonical first.
+_DATETIME_FORMATS = [f"{day}{sep}%H:%M{seconds}" for seconds in ("", ":%S")
+                     for day in ("%d/%m/%Y", "%Y-%m-%d") for sep in (" ", "T")]
+_DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d"]
 
 
-def _day(cell: str) -> str:
-    """A trimmed date cell (DD/MM/YYYY or YYYY-MM-DD, shape already checked) as YYYY-MM-DD."""
-    return (f"CASE WHEN substr({cell}, 3, 1) = '/' THEN concat(substr({cell}, 7, 4), '-', "
-            f"substr({cell}, 4, 2), '-', substr({cell}, 1, 2)) ELSE {cell} END")
+def _parsed(cell: str, formats: Sequence[str]) -> str:
+    """A trimmed date or date-time cell as a DuckDB DATE or TIMESTAMP, NULL if it is empty or
+    not a real day (its shape already checked). One ``strptime`` in place of slicing the text:
+    DuckDB's ``substr`` decodes UTF-8 as it goes (~190 instructions a call, ~10 a cell)."""
+    listed = "[" + ", ".join(_q(f) for f in formats) + "]"
+    return f"CASE WHEN {cell} = '' THEN NULL ELSE try_strptime({cell}, {listed}) END"
 
 
 def _instant(ts: str, offset: str) -> str:
@@ -547,15 +548,17 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
         ("invoice_ref", _nullable("invoice_ref"), False),
     ))
     lines, cells = _stages(ctx, _ENCOUNTER_COLUMNS)
+    iso = _q("%Y-%m-%dT%H:%M:%S")
     typed = f"""
-            SELECT *, paris_offset(reg_local, try_cast(left(reg_local, 4) AS INT)) AS reg_off,
-                   paris_offset(perf_local, try_cast(left(perf_local, 4) AS INT)) AS perf_off,
-                   try_cast(replace(reg_local, 'T', ' ') AS TIMESTAMP) AS reg_ts,
-                   try_cast(replace(perf_local, 'T', ' ') AS TIMESTAMP) AS perf_ts
-            FROM (SELECT *, {_local('regulated_at')} AS reg_local,
-                         {_local('performed_at')} AS perf_local FROM ({cells}))"""
+            SELECT *, paris_offset(reg_local, year(reg_ts)) AS reg_off,
+                   paris_offset(perf_local, year(perf_ts)) AS perf_off
+            FROM (SELECT *, strftime(reg_ts, {iso}) AS reg_local,
+                         strftime(perf_ts, {iso}) AS perf_local
+                  FROM (SELECT *, {_parsed('regulated_at', _DATETIME_FORMATS)} AS reg_ts,
+                               {_parsed('performed_at', _DATETIME_FORMATS)} AS perf_ts
+                        FROM ({cells})))"""
     encoded = _encoded(
-        typed, (*checks, "reg_local IS NULL OR reg_ts IS NOT NULL", "perf_ts IS NOT NULL"),
+        typed, (*checks, "regulated_at = '' OR reg_ts IS NOT NULL", "perf_ts IS NOT NULL"),
         payload, "concat(perf_local, perf_off)")
     return [lines, encoded], _taken_sql("facts", "$created", "")
 
@@ -570,9 +573,10 @@ def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]
     ))
     lines, cells = _stages(ctx, _DECISION_COLUMNS)
     typed = f"""
-            SELECT *, paris_offset(concat(day, 'T00:00:00'), try_cast(left(day, 4) AS INT))
-                      AS day_off
-            FROM (SELECT *, {_day("decided_at")} AS day FROM ({cells}))"""
-    encoded = _encoded(typed, ("day_off IS NOT NULL", "try_cast(day AS DATE) IS NOT NULL"),
+            SELECT *, paris_offset(concat(day, 'T00:00:00'), year(decided)) AS day_off
+            FROM (SELECT *, strftime(decided, '%Y-%m-%d') AS day
+                  FROM (SELECT *, {_parsed('decided_at', _DATE_FORMATS)} AS decided
+                        FROM ({cells})))"""
+    encoded = _encoded(typed, ("day_off IS NOT NULL", "decided IS NOT NULL"),
                        payload, "concat(day, 'T00:00:00', day_off)")
     return [lines, encoded], _taken_sql("decision", "$head", ", sha256(payload) AS sha, ref")
