@@ -173,6 +173,12 @@ def test_every_flag_spelling_agrees() -> None:
     assert check_block("encounters", ENCOUNTER_HEADER, lines) == len(lines)
 
 
+def test_lines_that_end_with_cr_agree() -> None:
+    lines = [f"SOS-75;E-{i};NONE;;01/06/2023 10:00;visit;P-1;;10101010101;0;1;VG;25,00;{end}"
+             for i, end in enumerate(["\r", "F-1\r", "F-1 \r", " \r", "F-1"])]
+    assert check_block("encounters", ENCOUNTER_HEADER, lines) == len(lines)
+
+
 def test_plain_canonical_rows_are_all_taken(tmp_path: Path) -> None:
     from datetime import date
 
