@@ -214,7 +214,7 @@ def blocks(scan_: FileScan, size: int | None = None, *, block_bytes: int | None 
                 rest = chunk
                 continue
             body, rest = chunk[:cut], chunk[cut:]
-            quotes = body.count(b'"')
+            quotes = body.count(b'"') if b'"' in body else 0  # 'in' is a memchr
             while quotes % 2:
                 more = rest + handle.readline()
                 rest = b""
