@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from queue import Full, Queue
+from queue import Queue
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -58,8 +58,6 @@ LOOKUP_CHUNK = 5000
 #: row grows ~9 times into its event (an encounter ~7 times): 4 MB blocks of decisions took the
 #: peak RSS from 345 to 545 MB for no measurable gain, so they stay at 2 MB.
 BLOCK_SCALE = {"encounters": 2, "decisions": 1}
-#: Chunks prepared ahead of the one being written (bounds the memory in flight).
-AHEAD = 1
 
 T_RECORDED = get_topic(domain.Encounter.Recorded)
 T_CORRECTED = get_topic(domain.Encounter.Corrected)
@@ -609,20 +607,22 @@ def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     """The chunks, the next one prepared in a background thread while the caller writes.
 
     The fast path's DuckDB work runs without the GIL, so preparing block n+1 overlaps writing
-    block n to PostgreSQL. One chunk ahead at most: memory stays bounded.
+    block n to PostgreSQL. One chunk ahead at most: block n+2 is not begun before the caller
+    takes n+1, so memory holds the block being written and the one being prepared.
     """
     done = object()
-    queue: Queue[Any] = Queue(maxsize=AHEAD)
+    queue: Queue[Any] = Queue(maxsize=1)
+    taken = threading.Event()
     stop = threading.Event()
 
     def offer(item: Any) -> bool:
-        """Put ``item`` unless the caller has stopped listening; False if it has."""
+        """Hand ``item`` over and wait until the caller takes it; False if the caller has
+        stopped listening."""
+        taken.clear()
+        queue.put(item)  # there is room: the item before was taken
         while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.1)
+            if taken.wait(0.1):
                 return True
-            except Full:
-                continue
         return False
 
     def work() -> None:
@@ -641,7 +641,11 @@ def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     thread = threading.Thread(target=work, name="ingest-prepare", daemon=True)
     thread.start()
     try:
-        while (item := queue.get()) is not done:
+        while True:
+            item = queue.get()
+            taken.set()
+            if item is done:
+                return
             if isinstance(item, BaseException):
                 raise item
             yield item
