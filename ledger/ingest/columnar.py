@@ -524,8 +524,9 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
         "patient_birth_year = '' OR try_cast(patient_birth_year AS INT) BETWEEN 1890 AND 2100",
         # The checks across columns (rows.py): an origin needs a time, no act before it.
         "upper(regulation_origin) = 'NONE' OR regulated_at <> ''",
-        f"regulated_at = '' OR {_instant('reg_ts', 'reg_off')} <= "
-        f"{_instant('perf_ts', 'perf_off')}",
+        # (the same offset, most often: the local times compare as the instants do)
+        f"regulated_at = '' OR CASE WHEN reg_off = perf_off THEN reg_ts <= perf_ts "
+        f"ELSE {_instant('reg_ts', 'reg_off')} <= {_instant('perf_ts', 'perf_off')} END",
         "lower(status) <> 'void'",  # voids are rare: the row-by-row path builds them
     )
     pseudonym = ("concat('ph_', left(sha256($opad || unhex(sha256($ipad || encode(patient_ref)))),"

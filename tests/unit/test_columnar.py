@@ -179,6 +179,15 @@ def test_lines_that_end_with_cr_agree() -> None:
     assert check_block("encounters", ENCOUNTER_HEADER, lines) == len(lines)
 
 
+def test_regulation_and_act_at_other_offsets_agree() -> None:
+    # Regulated in summer time, the act in winter time (and the other way round), either order.
+    times = ["01/07/2023 10:30", "01/11/2023 10:00", "26/03/2023 01:59", "26/03/2023 03:00",
+             "29/10/2023 01:59", "29/10/2023 03:00"]
+    lines = [f"SOS-75;E-{i}-{j};SAS;{reg};{perf};visit;P-1;;10101010101;0;1;VG;25,00;"
+             for i, reg in enumerate(times) for j, perf in enumerate(times)]
+    assert check_block("encounters", ENCOUNTER_HEADER, lines) == 21  # the act not before
+
+
 def test_plain_canonical_rows_are_all_taken(tmp_path: Path) -> None:
     from datetime import date
 
