@@ -63,6 +63,10 @@ class Ids(bytes):
     def of(cls, ids: Iterable[bytes]) -> Ids:
         return cls(b"".join(ids))
 
+    def each(self) -> list[bytes]:
+        """The ids one by one."""
+        return [self[i:i + 16] for i in range(0, len(self), 16)]
+
 
 _UUID = postgres.types["uuid"]
 _ID_LENGTH = np.frombuffer(struct.pack(">i", 16), np.uint8)

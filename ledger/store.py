@@ -81,7 +81,6 @@ def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
     return np.frombuffer(rows, np.uint8)[(starts + _ID_AT)[:, None] + np.arange(16)].tobytes()
 
 
-
 def framed_subset(rows: bytes | bytearray, ends: np.ndarray, keep: np.ndarray
                   ) -> tuple[bytearray, np.ndarray]:
     """The rows framed by ``copy_row_sql`` where ``keep`` (booleans) is true, and their ends."""

@@ -32,6 +32,7 @@ import csv
 import hashlib
 import heapq
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -131,8 +132,6 @@ class Framed:
         rows: the COPY rows, one after the other.
         ends: the offset just past each row (int64).
         bad: the block's bad rows, for the quarantine.
-        ids: made now (``ids``), by the thread that prepares, rather than when a lookup needs
-            them.
         shas: decisions: each decision's SHA-256 (``Taken.sha``).
         refs: decisions: each row's "ASSOCIATION/REF" (``Taken.ref``).
         digests: encounters: where each payload starts and ends in ``rows``, its SHA-256 left
@@ -142,23 +141,15 @@ class Framed:
 
     def __init__(self, topic: str, lines: np.ndarray, rows: bytearray, ends: np.ndarray,
                  bad: list[prepare.Bad], shas: np.ndarray | None = None,
-                 refs: np.ndarray | None = None, digests: PendingDigests | None = None,
-                 ids: bool = False):
+                 refs: np.ndarray | None = None, digests: PendingDigests | None = None):
         self.topic, self.lines, self.ends, self.bad = topic, lines, ends, bad
         self.shas, self.refs = shas, refs
         self._rows, self._digests = rows, digests
-        self._ids = self._framed_ids() if ids else None
 
-    def _framed_ids(self) -> lookups.Ids:
-        return lookups.Ids(store.framed_id_bytes(self._rows, self.ends))
-
-    @property
+    @cached_property
     def ids(self) -> lookups.Ids:
-        """The rows' ids, for a lookup (made by the thread that looks up, unless made at
-        first)."""
-        if self._ids is None:
-            self._ids = self._framed_ids()
-        return self._ids
+        """The rows' ids, for a lookup (made by the first thread that asks)."""
+        return lookups.Ids(store.framed_id_bytes(self._rows, self.ends))
 
     @property
     def rows(self) -> bytearray:
@@ -267,12 +258,15 @@ class BlockPreparer:
             digests = None if self.digest_prefix is None else PendingDigests.of(
                 self.digest_prefix, ends, framed["size"], framed["payload_size"],
                 framed["effective_size"])
-            # Decisions: every block is looked up, and this thread has time to spare while the
-            # server stores the block before (each lookup waits for it otherwise). Encounters:
-            # a framed block most often needs no lookup (``pipeline._Job._append_new``).
-            return Framed(self.topic, framed["line"], bytearray().join(framed["row"]), ends,
-                          bad, framed.get("sha"), framed.get("ref"), digests,
-                          ids=self.topic == DECIDED)
+            block = Framed(self.topic, framed["line"], bytearray().join(framed["row"]), ends,
+                           bad, framed.get("sha"), framed.get("ref"), digests)
+            if self.topic == DECIDED:
+                # Every decisions block is looked up, and this thread has time to spare while
+                # the server stores the block before (each lookup waits for it otherwise), so
+                # its ids are made here. Encounters: a framed block most often needs no lookup
+                # (``pipeline._Job._append_new``).
+                _ = block.ids
+            return block
         # Both results keep the block's line order (DuckDB preserves insertion order).
         sha256 = hashlib.sha256
         taken: list[Taken | prepare.Good | prepare.Bad] = [
@@ -339,12 +333,11 @@ def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[tuple[str,
     # with ' ' beside a separator or at an end needs more than a split (the split and 14 trims
     # took ~2.1 µs a row, this ~1.6). ``rtrim`` decodes the whole line's UTF-8 (~0.65 µs a
     # line): only a line that ends with CR goes through it.
-    sep = _q(ctx.separator)
     split = f"""(SELECT line, CASE
             WHEN contains(r, {_q(' ' + ctx.separator)}) OR contains(r, {_q(ctx.separator + ' ')})
                 OR starts_with(r, ' ') OR ends_with(r, ' ')
             THEN regexp_split_to_array(trim(r), {_q(' *' + _re_escape(ctx.separator) + ' *')})
-            ELSE string_split(r, {sep}) END AS f
+            ELSE string_split(r, {_q(ctx.separator)}) END AS f
         FROM (SELECT line, CASE WHEN ends_with(raw, chr(13)) THEN rtrim(raw, chr(13)) ELSE raw END
                          AS r FROM b_lines WHERE ok))"""
     select = ", ".join(f"{expr} AS {c}" for c, expr in cells.items())

@@ -448,7 +448,7 @@ class _Job:
             latest[oid] = version  # the last version wins
             if topic == T_DECIDED and state is not None:
                 decided.setdefault(oid, set()).add(orjson.loads(state)["decision_sha256"])
-        ids = [framed.ids[i:i + 16] for i in range(0, len(framed.ids), 16)]
+        ids = framed.ids.each()
         versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
         known = versions > 0
         keep = known.copy()
