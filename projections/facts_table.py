@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.utils import get_topic
 
@@ -23,6 +23,7 @@ from ledger import domain
 from ledger.application import EVENTS_TABLE
 
 NAME = "encounter_facts"
+T = TypeVar("T")
 #: Log positions per unit of rebuild work. The ranges go to whichever connection is free, so
 #: both stay busy to the end however the kinds of events are spread over the log (a national
 #: ingest writes a year of encounters, then a year of decisions at half the parse cost).
@@ -34,19 +35,50 @@ INDEX_BUILD_MEMORY = "256MB"
 # subquery would be inlined into every field reference and repeated: 200 k facts took 18.8-21.7 s
 # that way against 2.9-3.1 s).
 
+
+def _cut(payload: str) -> str:
+    """The lateral joins that give an event's payload object (``t.payload``, jsonb) and its
+    time (``t.recorded_at``), cut out of the stored bytes when the state is laid out as the
+    ledger writes it, so that only the payload (~430 of ~850 bytes) is parsed.
+
+    The layout: the state starts with ``{"timestamp":"``, and the payload object comes before
+    the first ``"provenance":``, followed by its ``_sha256`` key. The cut is sound on that
+    layout: a JSON string holds no unescaped ``"``, so ``"facts":{`` and ``},"facts_sha256":"``
+    can only be structure; nothing before the payload is an object, and a payload holds no
+    object. Any other state (another writer's key order or spacing) is parsed whole. The
+    positions are computed once a row (``OFFSET 0`` keeps the planner from copying them into
+    each reference). 100 k recorded encounters, one backend, nine alternated runs: 8.8 µs of
+    CPU an event (median) for the select against 10.8 µs with the whole state parsed.
+    """
+    open_at = len(f'"{payload}":{{')
+    return f"""
+CROSS JOIN LATERAL (
+    SELECT position('"{payload}":{{'::bytea IN e.state) + {open_at - 1} AS a,
+        position('}},"{payload}_sha256":"'::bytea IN e.state) AS b,
+        position('"provenance":'::bytea IN e.state) AS c,
+        position('"'::bytea IN substring(e.state FROM 15 FOR 40)) AS q
+    OFFSET 0) p
+CROSS JOIN LATERAL (SELECT
+    CASE WHEN p.a > {open_at - 1} AND p.b > p.a AND p.c > p.b
+        THEN convert_from(substring(e.state FROM p.a FOR p.b - p.a + 1), 'UTF8')::jsonb
+        ELSE convert_from(e.state, 'UTF8')::jsonb -> '{payload}' END AS payload,
+    CASE WHEN substring(e.state FOR 14) = '{{"timestamp":"'::bytea AND p.q > 1
+        THEN convert_from(substring(e.state FROM 15 FOR p.q - 1), 'UTF8')::timestamptz
+        ELSE (convert_from(e.state, 'UTF8')::jsonb ->> 'timestamp')::timestamptz END
+        AS recorded_at) t"""
+
+
 _INSERT_FACTS = f"""
 INSERT INTO encounter_fact_versions (
     encounter_id, version, notification_id, recorded_at, association, encounter_ref,
     regulation_origin, regulated_at, performed_at, act, patient_pseudonym, patient_birth_year,
     doctor_rpps, treating_doctor, pdsa, billed_codes, billed_amount, invoice_ref, voided)
-SELECT e.originator_id, e.originator_version, e.notification_id, t."timestamp",
+SELECT e.originator_id, e.originator_version, e.notification_id, t.recorded_at,
     f.association, f.encounter_ref, f.regulation_origin, f.regulated_at, f.performed_at, f.act,
     f.patient_pseudonym, f.patient_birth_year, f.doctor_rpps, f.treating_doctor, f.pdsa,
     array_to_string(f.billed_codes, '+'), f.billed_amount, f.invoice_ref, false
-FROM {EVENTS_TABLE} e
-CROSS JOIN LATERAL jsonb_to_record(convert_from(e.state, 'UTF8')::jsonb)
-    AS t("timestamp" timestamptz, facts jsonb)
-CROSS JOIN LATERAL jsonb_to_record(t.facts) AS f(
+FROM {EVENTS_TABLE} e{_cut("facts")}
+CROSS JOIN LATERAL jsonb_to_record(t.payload) AS f(
     association text, encounter_ref text, regulation_origin text, regulated_at timestamptz,
     performed_at timestamptz, act text, patient_pseudonym text, patient_birth_year integer,
     doctor_rpps text, treating_doctor boolean, pdsa boolean, billed_codes text[],
@@ -73,12 +105,10 @@ ORDER BY e.notification_id
 _INSERT_DECISIONS = f"""
 INSERT INTO encounter_decisions
 SELECT e.originator_id, e.originator_version, e.notification_id,
-    t."timestamp", d.decided_at, d.paid_amount,
+    t.recorded_at, d.decided_at, d.paid_amount,
     array_to_string(d.paid_codes, '+'), array_to_string(d.rejected_codes, '+'), d.reason
-FROM {EVENTS_TABLE} e
-CROSS JOIN LATERAL jsonb_to_record(convert_from(e.state, 'UTF8')::jsonb)
-    AS t("timestamp" timestamptz, decision jsonb)
-CROSS JOIN LATERAL jsonb_to_record(t.decision) AS d(
+FROM {EVENTS_TABLE} e{_cut("decision")}
+CROSS JOIN LATERAL jsonb_to_record(t.payload) AS d(
     decided_at date, paid_amount numeric, paid_codes text[], rejected_codes text[], reason text)
 WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s AND e.topic = %(topic)s
 """
@@ -120,10 +150,10 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
     """Project the whole log again, from zero.
 
     The log is cut into ranges of ``RANGE_EVENTS`` positions, projected by ``workers``
-    connections at once (each range in its own transaction) into staging tables; one final
-    transaction then adds the voids, builds the indexes, swaps the staging tables in and sets the
-    tracking position. Readers see the old projection until that commit, and a crash at any
-    point leaves it intact (a new rebuild starts over).
+    connections at once (each range in its own transaction) into staging tables, whose indexes
+    the same connections then build at once. One final transaction adds the voids, swaps the
+    staging tables in and sets the tracking position. Readers see the old projection until that
+    commit, and a crash at any point leaves it intact (a new rebuild starts over).
 
     Args:
         conn: an open connection (autocommit), used for the final swap.
@@ -137,48 +167,82 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
     ddl = resources.files("ops").joinpath("sql/schema.sql").read_text(encoding="utf-8")
     upto = int(conn.execute(
         f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()[0])
-    conn.execute("DROP TABLE IF EXISTS rebuild_fact_versions, rebuild_decisions")
-    conn.execute("CREATE TABLE rebuild_fact_versions (LIKE encounter_fact_versions)")
-    conn.execute("CREATE TABLE rebuild_decisions (LIKE encounter_decisions)")
-    ranges = deque(pairwise([*range(0, upto, RANGE_EVENTS), upto]))
-
-    def drain(c: Any) -> None:
-        while True:
-            try:
-                after, until = ranges.popleft()  # atomic: each range is taken once
-            except IndexError:
-                return
-            with c.transaction():
-                _project(c, after, until, "rebuild_fact_versions", "rebuild_decisions")
-
+    conn.execute(f"DROP TABLE IF EXISTS {', '.join(_STAGING.values())}")
+    for table, staging in _STAGING.items():
+        conn.execute(f"CREATE TABLE {staging} (LIKE {table})")
+    ranges = list(pairwise([*range(0, upto, RANGE_EVENTS), upto]))
     others = [connect() for _ in range(workers - 1)] if connect and len(ranges) > 1 else []
     try:
-        with ThreadPoolExecutor(max_workers=1 + len(others)) as pool:
-            list(pool.map(drain, [conn, *others]))
+        _shared([conn, *others], ranges, lambda c, span: _project(
+            c, *span, _STAGING["encounter_fact_versions"], _STAGING["encounter_decisions"]))
+        _shared([conn, *others], _staging_indexes(ddl), _build_index)
     finally:
         for c in others:
             c.close()
     with conn.transaction():
         conn.execute("LOCK TABLE projection_tracking IN EXCLUSIVE MODE")
-        # Index builds sort in memory rather than in temporary files (the default is 64 MB).
-        conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-        conn.execute("ALTER TABLE rebuild_fact_versions ADD PRIMARY KEY (encounter_id, version)")
         conn.execute(_into(_INSERT_VOIDS, "rebuild_fact_versions").replace(
             "FROM encounter_fact_versions v", "FROM rebuild_fact_versions v"),
             {"after": 0, "upto": upto, "topic": get_topic(domain.Encounter.Voided)})
-        conn.execute("ALTER TABLE rebuild_decisions ADD PRIMARY KEY (encounter_id, version)")
         conn.execute("DROP VIEW IF EXISTS encounter_facts")
-        conn.execute("DROP TABLE encounter_fact_versions, encounter_decisions")
-        conn.execute("ALTER TABLE rebuild_fact_versions RENAME TO encounter_fact_versions")
-        conn.execute("ALTER TABLE rebuild_decisions RENAME TO encounter_decisions")
-        conn.execute("ALTER INDEX rebuild_fact_versions_pkey RENAME TO encounter_fact_versions_pkey")
-        conn.execute("ALTER INDEX rebuild_decisions_pkey RENAME TO encounter_decisions_pkey")
-        conn.execute(ddl[ddl.index("CREATE INDEX IF NOT EXISTS encounter_fact_versions_ref"):
-                         ddl.index("CREATE TABLE IF NOT EXISTS encounter_decisions")])
+        conn.execute(f"DROP TABLE {', '.join(_STAGING)}")
+        for table, staging in _STAGING.items():
+            conn.execute(f"ALTER TABLE {staging} ADD CONSTRAINT {staging}_pkey "
+                         f"PRIMARY KEY USING INDEX {staging}_pkey")
+            conn.execute(f"ALTER TABLE {staging} RENAME TO {table}")
+            indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s",
+                                   (table,)).fetchall()
+            for (index,) in indexes:
+                conn.execute(f"ALTER INDEX {index} RENAME TO {index.replace(staging, table, 1)}")
         conn.execute(ddl[ddl.index("CREATE OR REPLACE VIEW encounter_facts"):])
         conn.execute("INSERT INTO projection_tracking (name, position) VALUES (%s, %s) "
                      "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position", (NAME, upto))
     return 0, upto
+
+
+#: The projection's tables and the staging tables a rebuild fills in their place.
+_STAGING = {"encounter_fact_versions": "rebuild_fact_versions",
+            "encounter_decisions": "rebuild_decisions"}
+
+
+def _shared(conns: list[Any], tasks: list[T], run: Callable[[Any, T], None]) -> None:
+    """Run each task once, in its own transaction, on whichever connection is free (all of them
+    at once, so each stays busy to the end however long the tasks are)."""
+    queue = deque(tasks)
+
+    def drain(c: Any) -> None:
+        while True:
+            try:
+                task = queue.popleft()  # atomic: each task is taken once
+            except IndexError:
+                return
+            with c.transaction():
+                run(c, task)
+
+    with ThreadPoolExecutor(max_workers=len(conns)) as pool:
+        list(pool.map(drain, conns))
+
+
+def _staging_indexes(ddl: str) -> list[str]:
+    """The indexes of the staging tables, named after the projection's own with the staging
+    table's name (the final swap renames them): the schema's other indexes on them (the
+    reference index sorts texts: ~3 times as long as the primary key), then each table's primary
+    key (made a constraint at the swap)."""
+    others = ddl[ddl.index("CREATE INDEX IF NOT EXISTS encounter_fact_versions_ref"):
+                 ddl.index("CREATE TABLE IF NOT EXISTS encounter_decisions")]
+    for table, staging in _STAGING.items():
+        others = others.replace(table, staging)
+    keys = [f"CREATE UNIQUE INDEX {s}_pkey ON {s} (encounter_id, version)"
+            for s in _STAGING.values()]
+    return [*(i.strip() for i in others.split(";") if i.strip()), *keys]
+
+
+def _build_index(conn: Any, statement: str) -> None:
+    # In memory rather than in temporary files (the default is 64 MB); no parallel workers of
+    # PostgreSQL's own: the rebuild's connections already build one index each at once.
+    conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+    conn.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+    conn.execute(statement)
 
 
 def _project(conn: Any, after: int, upto: int, facts_table: str, decisions_table: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,51 @@ def test_rebuild_in_ranges_equals_the_incremental_projection_on_odd_values(
     assert tables(conn) == incremental
     assert any(r[5] == 'Q"1' and r[17] == 'Q"1' for r in incremental[0])
     assert any(r[8] == 'a "b"\\c' and r[6] == "" for r in incremental[1])
+
+
+def test_a_state_laid_out_otherwise_projects_the_same(conn: Any, pseudo: Pseudonymiser,
+                                                      tmp_path: Path) -> None:
+    # The projection cuts the payload out of the bytes of a state laid out as the ledger writes
+    # it, and parses any other state whole. Each event again, under another id, with its state
+    # laid out otherwise (indented; compact with the provenance between the payload and its
+    # digest), projects to the same row. Texts that look like the layout's markers do not move
+    # the cut.
+    markers = ['J},"facts_sha256":"8', 'I"facts":{9"provenance":', '},"decision_sha256":"']
+    ingest_file(conn, encounters_csv(tmp_path / "m.csv", [
+        encounter(f"M-{i}", invoice_ref=m, patient_ref=m) for i, m in enumerate(markers)]),
+        pseudo, now=T1)
+    ingest_file(conn, decisions_csv(tmp_path / "md.csv", [
+        {"association": "SOS-75", "encounter_ref": "M-0", "decided_at": "2023-10-01",
+         "paid_amount": "25.00", "paid_codes": "G", "reason": markers[2]}]), pseudo, now=T2)
+    history(conn, pseudo, tmp_path)
+
+    def provenance_second(state: dict[str, Any]) -> dict[str, Any]:
+        first = [k for k in state if k not in ("provenance", "facts_sha256", "decision_sha256")]
+        return {**{k: state[k] for k in first}, "provenance": state["provenance"], **state}
+
+    layouts = {"indented": lambda state: json.dumps(state, indent=1),
+               "reordered": lambda state: json.dumps(provenance_second(state),
+                                                     separators=(",", ":"))}
+    events = conn.execute("SELECT originator_id, originator_version, topic, state "
+                          "FROM claimsledger_events WHERE topic LIKE 'ledger.domain:Encounter.%' "
+                          "ORDER BY notification_id").fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO claimsledger_events (originator_id, originator_version, topic, state) "
+            "VALUES (md5(%s::text || %s)::uuid, %s, %s, %s)",
+            [(oid, name, version, topic, lay(json.loads(state)).encode())
+             for name, lay in layouts.items() for oid, version, topic, state in events])
+    facts_table.catch_up(conn)
+    for table in ("encounter_fact_versions", "encounter_decisions"):
+        for name in layouts:
+            pairs = conn.execute(
+                f"SELECT to_jsonb(o) - 'encounter_id' - 'notification_id', "
+                f"to_jsonb(t) - 'encounter_id' - 'notification_id' FROM {table} o "
+                f"JOIN {table} t ON t.encounter_id = md5(o.encounter_id::text || %s)::uuid "
+                "AND t.version = o.version", (name,)).fetchall()
+            assert len(pairs) * 3 == conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            assert pairs and all(original == twin for original, twin in pairs), (table, name)
+    invoices = [r for (r,) in conn.execute("SELECT invoice_ref FROM encounter_fact_versions")]
+    assert all(invoices.count(m) == 3 for m in markers)
+    reasons = [r for (r,) in conn.execute("SELECT reason FROM encounter_decisions")]
+    assert reasons.count(markers[2]) == 3
