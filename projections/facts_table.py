@@ -169,7 +169,10 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
         f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()[0])
     conn.execute(f"DROP TABLE IF EXISTS {', '.join(_STAGING.values())}")
     for table, staging in _STAGING.items():
-        conn.execute(f"CREATE TABLE {staging} (LIKE {table})")
+        # Autovacuum kept off the staging tables until the swap: it would take them between
+        # the index builds, and the swap's ALTER would wait for it (a second each, on the
+        # national year's rebuild, till the deadlock check cancels autovacuum).
+        conn.execute(f"CREATE TABLE {staging} (LIKE {table}) WITH (autovacuum_enabled = off)")
     ranges = list(pairwise([*range(0, upto, RANGE_EVENTS), upto]))
     others = [connect() for _ in range(workers - 1)] if connect and len(ranges) > 1 else []
     try:
@@ -190,6 +193,7 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
             conn.execute(f"ALTER TABLE {staging} ADD CONSTRAINT {staging}_pkey "
                          f"PRIMARY KEY USING INDEX {staging}_pkey")
             conn.execute(f"ALTER TABLE {staging} RENAME TO {table}")
+            conn.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
             indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s",
                                    (table,)).fetchall()
             for (index,) in indexes:
