@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple
@@ -209,7 +209,8 @@ class EventWriter:
             copy.write(b"".join((_COPY_HEADER, *rows, _COPY_TRAILER)))
 
     def append_framed(self, rows: bytearray, ends: np.ndarray, topic: str,
-                      versions: int | np.ndarray) -> int:
+                      versions: int | np.ndarray,
+                      complete: Callable[[bytearray, int, int], None] | None = None) -> int:
         """Write events already framed as binary COPY rows by ``copy_row_sql``, all of
         ``topic``, with one COPY. Returns the count.
 
@@ -218,6 +219,9 @@ class EventWriter:
             ends: the offset just past each row (int64).
             topic: the topic the rows were framed with (checked).
             versions: the events' version: one for all, or one per row.
+            complete: completes the states of rows ``[first, last)`` in place, called for each
+                slice just before it is sent (``columnar.PendingDigests.fill``): while the
+                server stores the slice before.
 
         The versions, positions, chain heads and link rows are computed over whole arrays; only
         the chain itself (each link hashes the one before) is a loop.
@@ -271,6 +275,8 @@ class EventWriter:
             copy.write(_COPY_HEADER)
             for first in range(0, count, LINK_SLICE_ROWS):
                 last = min(first + LINK_SLICE_ROWS, count)
+                if complete is not None:
+                    complete(rows, first, last)
                 copy.write(view[int(starts[first]):int(ends[last - 1])])
                 for i in range(first, last) if hashing else ():
                     start, end = states[i]

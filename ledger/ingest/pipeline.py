@@ -421,7 +421,8 @@ class _Job:
         """
         try:
             with self.conn.transaction():
-                recorded = writer.append_framed(framed.rows, framed.ends, T_RECORDED, 1)
+                rows, complete = framed.incomplete()
+                recorded = writer.append_framed(rows, framed.ends, T_RECORDED, 1, complete)
         except psycopg.errors.UniqueViolation:
             return False
         self.report.recorded += recorded

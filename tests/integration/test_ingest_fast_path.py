@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from ledger import store
 from ledger.application import EVENTS_TABLE
 from ledger.ingest import reader
 from ledger.ingest.pipeline import ingest_file
@@ -65,15 +66,18 @@ def test_fast_and_row_by_row_paths_store_the_same_bytes(
         db: Connection, other_db: Connection, pseudo: Pseudonymiser, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Small blocks: some hold a bad row or a known encounter (the rows go one by one), the
-    # others are taken whole and appended as DuckDB framed them.
+    # others are taken whole and appended as DuckDB framed them, sent in slices of 7 rows
+    # (each slice's facts digests filled in just before it goes).
     monkeypatch.setattr(reader, "BLOCK_BYTES", 4 << 10)
+    monkeypatch.setattr(store, "LINK_SLICE_ROWS", 7)
     framed: Counter[str] = Counter()
     append_framed = EventWriter.append_framed
 
-    def counting(self: EventWriter, rows: Any, ends: Any, topic: str, versions: Any) -> int:
+    def counting(self: EventWriter, rows: Any, ends: Any, topic: str, versions: Any,
+                 *complete: Any) -> int:
         framed[topic.rsplit(".", 1)[-1]] += 1
         framed["highest version"] = max(framed["highest version"], int(np.max(versions, initial=0)))
-        return append_framed(self, rows, ends, topic, versions)
+        return append_framed(self, rows, ends, topic, versions, *complete)
 
     monkeypatch.setattr(EventWriter, "append_framed", counting)
     data = generate(tmp_path / "synth", associations=3, start=date(2023, 3, 20),
