@@ -146,7 +146,8 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
          "library ProjectionRunner", ran / run_s)
 
     if args.rss_sizes:
-        print("\n## peak RSS of one ingest process (streaming: should not grow with size)")
+        print("\n## peak RSS of one ingest process (streaming: should not grow with size), "
+              "and its rate at each size")
         sizes = [int(s) for s in args.rss_sizes.split(",")]
         peaks = []
         for size in sizes:
@@ -156,8 +157,11 @@ def run(admin_url: str, work: Path, args: argparse.Namespace) -> None:
                                  check=True, capture_output=True, text=True).stdout.split()
             peak_kib, seconds, n = int(out[0]), float(out[1]), int(out[2])
             peaks.append(peak_kib)
+            copy_rows, copy_s = baselines.raw_copy(target)
             print(f"{size:>10,} encounters: peak RSS {peak_kib / 1024:7.1f} MiB, "
-                  f"{n:,} events in {seconds:.1f} s ({n / seconds:,.0f} events/s)", flush=True)
+                  f"{n:,} events in {seconds:.1f} s ({n / seconds:,.0f} events/s; raw COPY of "
+                  f"the same rows {copy_rows / copy_s:,.0f}, ratio "
+                  f"{n / seconds / (copy_rows / copy_s):.2f}x)", flush=True)
         print(f"peak RSS ratio {sizes[-1]:,} / {sizes[0]:,}: {peaks[-1] / peaks[0]:.2f}x")
 
 
