@@ -230,3 +230,19 @@ def test_a_block_agrees_framed_or_not_with_non_ascii_references() -> None:
         got = preparer("".join(line + "\n" for line in block), 2)
         assert isinstance(got, columnar.Framed) is framed
         assert check_block("encounters", ENCOUNTER_HEADER, block) == len(block)
+
+
+def test_a_bad_last_line_without_a_line_break_is_handed_back() -> None:
+    # A file's last line may lack its line break: the fast path counts it among the block's
+    # lines, so a bad row there is prepared row by row rather than left out of the framed block.
+    row = "SOS-75;E-{};NONE;;01/06/2023 10:00;{};P-1;;10101010101;0;0;VG;25,00;"
+    ctx, preparer = _preparer("encounters", ENCOUNTER_HEADER)
+    for last, bad in ((row.format(9, "visit"), 0), (row.format(9, "swim"), 1)):
+        text = row.format(1, "visit") + "\n" + last
+        got = preparer(text, 2)
+        rows = got.prepared() if isinstance(got, columnar.Framed) else got
+        expected = list(prepare.prepare(ctx, reader.records(text, 2, ";")))
+        assert len(rows) == len(expected) == 2
+        assert ([r for r in rows if isinstance(r, prepare.Bad)]
+                == [r for r in expected if isinstance(r, prepare.Bad)])
+        assert sum(isinstance(r, prepare.Bad) for r in rows) == bad
