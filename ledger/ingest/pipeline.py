@@ -51,13 +51,6 @@ from ledger.store import EventWriter, NewEvent
 from projections.facts import PARIS
 
 LOOKUP_CHUNK = 5000
-#: The fast path's blocks of each kind, in multiples of ``reader.BLOCK_BYTES``. DuckDB plans a
-#: block's queries anew each time (~25 ms, whatever the rows), so larger blocks cost less a row:
-#: 1 M encounters in 4 MB blocks against 2 MB, nine alternated pairs, 11.0-12.8 s against
-#: 11.4-14.3 s (medians 11.9 and 13.0 s), for a peak RSS of ~315 MB against ~235 MB. A decision
-#: row grows ~9 times into its event (an encounter ~7 times): 4 MB blocks of decisions took the
-#: peak RSS from 345 to 545 MB for no measurable gain, so they stay at 2 MB.
-BLOCK_SCALE = {"encounters": 2, "decisions": 1}
 
 T_RECORDED = get_topic(domain.Encounter.Recorded)
 T_CORRECTED = get_topic(domain.Encounter.Corrected)
@@ -369,8 +362,7 @@ class _Job:
             ctx, self.created_prefix, self.head_prefix,
             (self.provenance_prefix, self.provenance_suffix))
         try:
-            for block in reader.blocks(
-                    scan, block_bytes=reader.BLOCK_BYTES * BLOCK_SCALE[ctx.kind]):
+            for block in reader.blocks(scan):
                 if '"' in block.text:
                     records = reader.records(block.text, block.first_line, ctx.separator)
                     yield Chunk.of(list(prepare.prepare(ctx, records)))
