@@ -23,7 +23,6 @@ from ledger import domain
 from ledger.application import EVENTS_TABLE
 
 NAME = "encounter_facts"
-T = TypeVar("T")
 #: Log positions per unit of rebuild work. The ranges go to whichever connection is free, so
 #: both stay busy to the end however the kinds of events are spread over the log (a national
 #: ingest writes a year of encounters, then a year of decisions at half the parse cost).
@@ -207,6 +206,9 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
 #: The projection's tables and the staging tables a rebuild fills in their place.
 _STAGING = {"encounter_fact_versions": "rebuild_fact_versions",
             "encounter_decisions": "rebuild_decisions"}
+
+
+T = TypeVar("T")
 
 
 def _shared(conns: list[Any], tasks: list[T], run: Callable[[Any, T], None]) -> None:

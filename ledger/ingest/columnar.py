@@ -223,14 +223,14 @@ class BlockPreparer:
         self.topic = RECORDED if encounters else DECIDED
         # Encounters: the payloads' digests are left for Python to fill in (``PendingDigests``).
         self.digest_prefix = created_prefix if encounters else None
-        (_, lines), (_, encoded) = stages
+        (lines_name, lines), (encoded_name, encoded) = stages
         # The framed rows straight from the text: neither the lines nor the encoded rows are
         # stored first (a block that cannot be framed takes the stored way, ``b_lines`` and
         # ``b_encoded``). Storing them cost more in the kernel than in DuckDB (fresh pages for
         # each block's tables): 1 M encounters prepared alone, two alternated pairs, 8.7-8.8 µs
         # a row (0.33-0.35 s in the kernel) against 10.0-10.5 (1.44 s); 1 M decisions, 4.7
         # against 5.6 (0.17 s in the kernel against 0.64).
-        direct = encoded.replace("FROM b_lines", f"FROM ({lines})")
+        direct = encoded.replace(f"FROM {lines_name}", f"FROM ({lines})")
         framed_taken = (
             _taken_sql("facts", "$created", _DIGEST_COLUMNS, _DIGEST_PLACEHOLDER, f"({direct})")
             if encounters else self.taken_sql.replace("FROM b_encoded", f"FROM ({direct})"))
@@ -238,8 +238,8 @@ class BlockPreparer:
                            f"{store.copy_row_sql('oid', self.topic, 'state')} AS row"
                            f"{', payload_size, effective_size' if encounters else ', sha, ref'} "
                            f"FROM ({framed_taken})")
-        self.lines_stage = f"CREATE OR REPLACE TEMP TABLE b_lines AS {lines}"
-        self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE b_encoded AS {encoded}"
+        self.lines_stage = f"CREATE OR REPLACE TEMP TABLE {lines_name} AS {lines}"
+        self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE {encoded_name} AS {encoded}"
         self.framed_params, self.encoded_params, self.taken_params = (
             {k: v for k, v in params.items() if f"${k}" in sql}
             for sql in (self.framed_sql, encoded, self.taken_sql))
@@ -255,12 +255,24 @@ class BlockPreparer:
         row by row, in their place. A block whose rows are all taken (bad rows aside), ids
         distinct, comes ``Framed``.
         """
-        framed = self._framed(text, first_line)
-        if framed is not None:
-            return framed
-        self.db.execute(self.lines_stage, {"text": text, "base": first_line})
+        position = {"text": text, "base": first_line}
+        framed = self.db.execute(self.framed_sql, {**self.framed_params, **position}).fetchnumpy()
+        lines = framed["line"]
+        # The lines the framed rows leave out (rare: bad rows, blank lines) are found among the
+        # block's lines, stored for them, and prepared row by row.
+        stored = len(lines) != text.count("\n") + (not text.endswith("\n"))
+        others = self._left_out(position, lines) if stored else []
+        bad = [r for r in others if isinstance(r, prepare.Bad)]
+        if len(bad) == len(others):
+            block = self._framed(framed, bad)
+            # Its ids, checked distinct, are made here: decisions are all looked up, and this
+            # thread has time to spare while the server stores the block before.
+            if len(np.unique(np.frombuffer(block.ids, "V16"))) == len(lines):
+                return block
+        # The stored way, for a block with a repeated id or a left-out row that is not bad.
+        if not stored:
+            self.db.execute(self.lines_stage, position)
         self.db.execute(self.encoded_stage, self.encoded_params)
-        others = self._prepared(self.db.execute(_HANDED_BACK).fetchall())
         # Both results keep the block's line order (DuckDB preserves insertion order).
         sha256 = hashlib.sha256
         taken: list[Taken | prepare.Good | prepare.Bad] = [
@@ -270,35 +282,24 @@ class BlockPreparer:
             return taken
         return list(heapq.merge(taken, others, key=lambda r: r.line))
 
-    def _framed(self, text: str, first_line: int) -> Framed | None:
-        """The block framed, if its rows are taken (bad rows aside) with distinct ids; None
-        otherwise. The lines the framed rows leave out are prepared row by row (they are rare:
-        bad rows and blank lines), found among the block's lines, stored for them."""
-        position = {"text": text, "base": first_line}
-        framed = self.db.execute(self.framed_sql, {**self.framed_params, **position}).fetchnumpy()
-        lines = framed["line"]
-        bad: list[prepare.Bad] = []
-        if len(lines) != text.count("\n") + (not text.endswith("\n")):
-            self.db.execute(self.lines_stage, position)
-            every = self.db.execute("SELECT line FROM b_lines").fetchnumpy()["line"]
-            left = np.setdiff1d(every, lines).tolist()
-            others = self._prepared(self.db.execute(
-                "SELECT line, raw FROM b_lines WHERE list_contains($left, line) ORDER BY line",
-                {"left": left}).fetchall())
-            bad = [r for r in others if isinstance(r, prepare.Bad)]
-            if len(bad) != len(others):
-                return None
+    def _left_out(self, position: dict[str, Any], taken: np.ndarray
+                  ) -> list[Taken | prepare.Good | prepare.Bad]:
+        """The block's lines not among ``taken``, prepared row by row, in line order (the
+        block's lines stored as ``b_lines``)."""
+        self.db.execute(self.lines_stage, position)
+        every = self.db.execute("SELECT line FROM b_lines").fetchnumpy()["line"]
+        return self._prepared(self.db.execute(
+            "SELECT line, raw FROM b_lines WHERE list_contains($left, line) ORDER BY line",
+            {"left": np.setdiff1d(every, taken).tolist()}).fetchall())
+
+    def _framed(self, framed: dict[str, np.ndarray], bad: list[prepare.Bad]) -> Framed:
+        """The block of the framing query's result (``framed_sql``), with its bad rows."""
         ends = np.cumsum(framed["size"] + store.framed_overhead(self.topic))
         digests = None if self.digest_prefix is None else PendingDigests.of(
             self.digest_prefix, ends, framed["size"], framed["payload_size"],
             framed["effective_size"])
-        block = Framed(self.topic, lines, bytearray().join(framed["row"]), ends, bad,
-                       framed.get("sha"), framed.get("ref"), digests)
-        # The ids, made here (decisions are all looked up, and this thread has time to spare
-        # while the server stores the block before) and checked distinct.
-        if len(np.unique(np.frombuffer(block.ids, "V16"))) != len(lines):
-            return None
-        return block
+        return Framed(self.topic, framed["line"], bytearray().join(framed["row"]), ends, bad,
+                      framed.get("sha"), framed.get("ref"), digests)
 
     def _prepared(self, handed_back: list[tuple[int, str]]
                   ) -> list[Taken | prepare.Good | prepare.Bad]:
@@ -532,11 +533,6 @@ class PendingDigests(NamedTuple):
             at = end + before_digest
             view[at:at + 64] = sha256(view[start:end]).hexdigest().encode()
 
-
-#: The lines the fast path did not take, with their text, in line order.
-_HANDED_BACK = """
-    SELECT l.line, l.raw FROM b_lines l ANTI JOIN b_encoded e ON e.line = l.line
-    ORDER BY l.line"""
 
 _ENCOUNTER_COLUMNS = ("association", "encounter_ref", "regulation_origin", "regulated_at",
                       "performed_at", "act", "patient_ref", "patient_birth_year", "doctor_rpps",
