@@ -41,7 +41,7 @@ import numpy as np
 import orjson
 from eventsourcing.utils import get_topic
 
-from ledger import domain, lookups, store
+from ledger import domain, hashing, lookups, pseudonym, store
 from ledger.ingest import prepare
 from ledger.ingest.values import ParisYear, paris_years
 
@@ -207,12 +207,11 @@ class BlockPreparer:
         # 1.15-1.31x with 128 MB, 1.08-1.12x with 64 MB).
         self.db = duckdb.connect(config={"threads": 1, "memory_limit": "64MB"})
         self.db.execute(_paris_offset_macro())
-        key = ctx.key if len(ctx.key) <= 64 else hashlib.sha256(ctx.key).digest()
-        key = key.ljust(64, b"\x00")
+        ipad, opad = pseudonym.hmac_pads(ctx.key)
         params: dict[str, Any] = {
             "ns": domain.NAMESPACE.bytes,
-            "ipad": bytes(b ^ 0x36 for b in key),
-            "opad": bytes(b ^ 0x5C for b in key),
+            "ipad": ipad,
+            "opad": opad,
             "created": created_prefix,
             "head": head_prefix,
             "prov_before": provenance[0],
@@ -221,22 +220,26 @@ class BlockPreparer:
         encounters = ctx.kind == "encounters"
         stages, self.taken_sql = (_encounters_sql if encounters else _decisions_sql)(ctx)
         self.topic = RECORDED if encounters else DECIDED
-        # Encounters: the payloads' digests are left for Python to fill in (``PendingDigests``).
+        # Encounters: the pseudonyms (``_framed``) and the payloads' digests (``PendingDigests``)
+        # are left for ``hashing`` to fill in.
         self.digest_prefix = created_prefix if encounters else None
         (lines_name, lines), (encoded_name, encoded) = stages
+        framed_encoded = _encounters_sql(ctx, pending_pseudonyms=True)[0][1][1] if encounters \
+            else encoded
         # The framed rows straight from the text: neither the lines nor the encoded rows are
         # stored first (a block that cannot be framed takes the stored way, ``b_lines`` and
         # ``b_encoded``). Storing them cost more in the kernel than in DuckDB (fresh pages for
         # each block's tables): 1 M encounters prepared alone, two alternated pairs, 8.7-8.8 µs
         # a row (0.33-0.35 s in the kernel) against 10.0-10.5 (1.44 s); 1 M decisions, 4.7
         # against 5.6 (0.17 s in the kernel against 0.64).
-        direct = encoded.replace(f"FROM {lines_name}", f"FROM ({lines})")
+        direct = framed_encoded.replace(f"FROM {lines_name}", f"FROM ({lines})")
         framed_taken = (
-            _taken_sql("facts", "$created", _DIGEST_COLUMNS, _DIGEST_PLACEHOLDER, f"({direct})")
+            _taken_sql("facts", "$created", _DIGEST_COLUMNS + ", patient", _DIGEST_PLACEHOLDER,
+                       f"({direct})")
             if encounters else self.taken_sql.replace("FROM b_encoded", f"FROM ({direct})"))
         self.framed_sql = (f"SELECT line, octet_length(state) AS size, "
                            f"{store.copy_row_sql('oid', self.topic, 'state')} AS row"
-                           f"{', payload_size, effective_size' if encounters else ', sha, ref'} "
+                           f"{', payload_size, effective_size, patient' if encounters else ', sha, ref'} "
                            f"FROM ({framed_taken})")
         self.lines_stage = f"CREATE OR REPLACE TEMP TABLE {lines_name} AS {lines}"
         self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE {encoded_name} AS {encoded}"
@@ -295,11 +298,20 @@ class BlockPreparer:
     def _framed(self, framed: dict[str, np.ndarray], bad: list[prepare.Bad]) -> Framed:
         """The block of the framing query's result (``framed_sql``), with its bad rows."""
         ends = np.cumsum(framed["size"] + store.framed_overhead(self.topic))
-        digests = None if self.digest_prefix is None else PendingDigests.of(
-            self.digest_prefix, ends, framed["size"], framed["payload_size"],
-            framed["effective_size"])
-        return Framed(self.topic, framed["line"], bytearray().join(framed["row"]), ends, bad,
-                      framed.get("sha"), framed.get("ref"), digests)
+        rows = bytearray().join(framed["row"])
+        digests = None
+        if self.digest_prefix is not None:
+            digests = PendingDigests.of(self.digest_prefix, ends, framed["size"],
+                                        framed["payload_size"], framed["effective_size"])
+            # The pseudonyms now, while the identifiers are at hand; the digests as they are sent.
+            patients = framed["patient"]
+            hashing.fill_pseudonyms(rows, digests.starts, digests.ends, _PSEUDONYM_MARKER,
+                                    b"".join(patients),
+                                    np.cumsum(np.fromiter(map(len, patients), np.int64,
+                                                          len(patients))),
+                                    self.ctx.key)
+        return Framed(self.topic, framed["line"], rows, ends, bad, framed.get("sha"),
+                      framed.get("ref"), digests)
 
     def _prepared(self, handed_back: list[tuple[int, str]]
                   ) -> list[Taken | prepare.Good | prepare.Bad]:
@@ -431,6 +443,11 @@ def _nullable(expr: str) -> str:
     return f"""CASE WHEN {expr} = '' THEN 'null' ELSE concat('"', {expr}, '"') END"""
 
 
+#: The facts' key of the patient's pseudonym; in a state, the first ``"patient_pseudonym":"``
+#: is its key (a taken row's cells hold no quote character).
+_PSEUDONYM_KEY = "patient_pseudonym"
+_PSEUDONYM_MARKER = f'"{_PSEUDONYM_KEY}":"{pseudonym.PREFIX}'.encode()
+
 #: The name hashed into an encounter's id (``domain.encounter_id``), as a BLOB.
 _OID_NAME = "$ns || encode(concat('encounter:', association, chr(31), encounter_ref))"
 
@@ -445,14 +462,16 @@ def _oid(h: str) -> str:
             f"substr({h}, 18, 15)))")
 
 
-def _encoded(typed: str, checks: Sequence[str], payload: str, effective: str) -> tuple[str, str]:
-    """The stage of taken rows (``b_encoded``): id, facts or decision JSON, effective time, from
-    the query of the typed cells."""
+def _encoded(typed: str, checks: Sequence[str], payload: str, effective: str,
+             carried: str = "") -> tuple[str, str]:
+    """The stage of taken rows (``b_encoded``): id, facts or decision JSON, effective time, and
+    the ``carried`` column if any (``name AS expression``), from the query of the typed cells."""
     ok = " AND ".join(f"({c})" for c in checks)
+    inner, outer = (f", {carried}", f", {carried.split()[-1]}") if carried else ("", "")
     return "b_encoded", f"""
-        SELECT line, {_oid('h')} AS oid, ref, payload, effective
+        SELECT line, {_oid('h')} AS oid, ref, payload, effective{outer}
         FROM (SELECT line, sha1({_OID_NAME}) AS h, concat(association, '/', encounter_ref) AS ref,
-                     {payload} AS payload, {effective} AS effective
+                     {payload} AS payload, {effective} AS effective{inner}
               FROM ({typed}) WHERE coalesce({ok}, false))"""
 
 
@@ -525,13 +544,8 @@ class PendingDigests(NamedTuple):
     def fill(self, rows: bytearray, first: int = 0, last: int | None = None) -> None:
         """Write the digest of each payload of rows ``[first, last)`` (all by default) in place
         of its placeholder."""
-        view = memoryview(rows)
-        sha256 = hashlib.sha256
-        before_digest = len(_FACTS.digest)
-        for start, end in zip(self.starts[first:last].tolist(), self.ends[first:last].tolist(),
-                              strict=True):
-            at = end + before_digest
-            view[at:at + 64] = sha256(view[start:end]).hexdigest().encode()
+        hashing.fill_hex_digests(rows, self.starts[first:last], self.ends[first:last],
+                                 len(_FACTS.digest))
 
 
 _ENCOUNTER_COLUMNS = ("association", "encounter_ref", "regulation_origin", "regulated_at",
@@ -542,7 +556,11 @@ _DECISION_COLUMNS = ("association", "encounter_ref", "decided_at", "paid_amount"
                      "rejected_codes", "reason")
 
 
-def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
+def _encounters_sql(ctx: prepare.RowContext, pending_pseudonyms: bool = False
+                    ) -> tuple[list[tuple[str, str]], str]:
+    """The stages and the taken rows' query of encounters; with ``pending_pseudonyms``, each
+    pseudonym's digits are left as zeros and the row carries its identifier, as ``patient``
+    (``BlockPreparer._framed`` fills them in)."""
     # The line's shape admits only the values of ``_FLAG`` in a flag's cell, and their first
     # letters tell true from false (``lower(x) IN (...)`` was a hash join: ~0.15 µs a row).
     true_initials = "".join(sorted({v[0] for v in FLAGS_TRUE} | {v[0].upper() for v in FLAGS_TRUE}))
@@ -559,8 +577,9 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
         f"ELSE {_instant('reg_ts', 'reg_off')} <= {_instant('perf_ts', 'perf_off')} END",
         "lower(status) <> 'void'",  # voids are rare: the row-by-row path builds them
     )
-    pseudonym = ("concat('ph_', left(sha256($opad || unhex(sha256($ipad || encode(patient_ref)))),"
-                 " 32))")
+    pseudonym_sql = (_q(pseudonym.PREFIX + "0" * pseudonym.HEX_DIGITS) if pending_pseudonyms else
+                     f"concat({_q(pseudonym.PREFIX)}, left(sha256($opad || "
+                     f"unhex(sha256($ipad || encode(patient_ref)))), {pseudonym.HEX_DIGITS}))")
     payload = _json_fields((
         ("association", "association", True),
         ("encounter_ref", "encounter_ref", True),
@@ -569,7 +588,7 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
                          "ELSE concat('\"', reg_local, reg_off, '\"') END", False),
         ("performed_at", "concat(perf_local, perf_off)", True),
         ("act", "lower(act)", True),
-        ("patient_pseudonym", pseudonym, True),
+        (_PSEUDONYM_KEY, pseudonym_sql, True),
         ("patient_birth_year",
          "coalesce(CAST(try_cast(nullif(patient_birth_year, '') AS INT) AS VARCHAR), 'null')",
          False),
@@ -592,7 +611,8 @@ def _encounters_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str
                         FROM ({cells})))"""
     encoded = _encoded(
         typed, (*checks, "regulated_at = '' OR reg_ts IS NOT NULL", "perf_ts IS NOT NULL"),
-        payload, "concat(perf_local, perf_off)")
+        payload, "concat(perf_local, perf_off)",
+        "encode(patient_ref) AS patient" if pending_pseudonyms else "")
     return [lines, encoded], _taken_sql("facts", "$created", "")
 
 

@@ -1,0 +1,105 @@
+"""The ingest's SHA-256 loops over a block: the patients' pseudonyms, the facts' digests and the
+chain's links.
+
+Each is one call over whole arrays of offsets. ``ledger/_digests.c`` runs them without the GIL
+and without Python's cost per call, so the thread that prepares the next block runs meanwhile; it
+is built with the package (``setup.py``: gcc, the Python headers and OpenSSL's, all on this
+machine's kind). Where it could not be built, the same loops run here in Python, slower;
+``NATIVE`` tells which. ``tests/unit/test_hashing.py`` holds the two to the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import numpy as np
+
+from ledger import pseudonym
+
+try:
+    from ledger import _digests
+except ImportError:  # not built: the Python loops below
+    _digests = None  # type: ignore[assignment]
+
+#: Whether the loops run natively.
+NATIVE = _digests is not None
+
+
+def fill_hex_digests(rows: bytearray, starts: np.ndarray, ends: np.ndarray, gap: int) -> None:
+    """Write the hex SHA-256 of each ``rows[starts[i]:ends[i]]`` at ``rows[ends[i] + gap:]``
+    (64 bytes), in place."""
+    fill = _digests.fill_hex_digests if _digests is not None else python_fill_hex_digests
+    fill(rows, _offsets(starts), _offsets(ends), gap)
+
+
+def chain_links(link: bytes, heads: bytes, field: bytes, rows: bytes | bytearray | memoryview,
+                starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """The chain's next links, 32 bytes each, one after the other.
+
+    Link ``i`` is the SHA-256 of link ``i - 1`` (``link`` before the first), the ``i``-th of
+    ``heads`` (equal shares, one per span), ``field``, and the SHA-256 of
+    ``rows[starts[i]:ends[i]]``: ``ledger.audit.chain``'s link, its parts already as bytes.
+    """
+    chain = _digests.chain_links if _digests is not None else python_chain_links
+    return chain(link, heads, field, rows, _offsets(starts), _offsets(ends))
+
+
+def fill_pseudonyms(rows: bytearray, starts: np.ndarray, ends: np.ndarray, marker: bytes,
+                    patients: bytes, patient_ends: np.ndarray, key: bytes) -> None:
+    """In each ``rows[starts[i]:ends[i]]``, overwrite the ``pseudonym.HEX_DIGITS`` bytes after the
+    first ``marker`` with patient ``i``'s pseudonym digits (``pseudonym.Pseudonymiser``), the
+    patients' identifiers (trimmed, UTF-8) given one after the other in ``patients``, each
+    ending at its ``patient_ends``. Raises ValueError, before writing, if a span has no marker
+    with room after it."""
+    fill = _digests.fill_pseudonyms if _digests is not None else python_fill_pseudonyms
+    fill(rows, _offsets(starts), _offsets(ends), marker, pseudonym.HEX_DIGITS, patients,
+         _offsets(patient_ends), *pseudonym.hmac_pads(key))
+
+
+def python_fill_pseudonyms(rows: bytearray, starts: np.ndarray, ends: np.ndarray,
+                           marker: bytes, width: int, patients: bytes, patient_ends: np.ndarray,
+                           ipad: bytes, opad: bytes) -> None:
+    """``fill_pseudonyms`` in Python, the key given as its pads (``pseudonym.hmac_pads``)."""
+    places = []
+    for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        found = rows.find(marker, start, end)
+        if found < 0 or found + len(marker) + width > end:
+            raise ValueError(f"span {i} has no marker with room for the pseudonym")
+        places.append(found + len(marker))
+    key = bytes(b ^ 0x36 for b in ipad)
+    view = memoryview(rows)
+    first = 0
+    for at, last in zip(places, patient_ends.tolist(), strict=True):
+        digest = hmac.digest(key, patients[first:last], "sha256")
+        view[at:at + width] = digest[:width // 2].hex().encode()
+        first = last
+
+
+def python_fill_hex_digests(rows: bytearray, starts: np.ndarray, ends: np.ndarray,
+                            gap: int) -> None:
+    """``fill_hex_digests`` in Python."""
+    view = memoryview(rows)
+    sha256 = hashlib.sha256
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        at = end + gap
+        view[at:at + 64] = sha256(view[start:end]).hexdigest().encode()
+
+
+def python_chain_links(link: bytes, heads: bytes, field: bytes,
+                       rows: bytes | bytearray | memoryview, starts: np.ndarray,
+                       ends: np.ndarray) -> bytes:
+    """``chain_links`` in Python."""
+    view = memoryview(rows)
+    sha256 = hashlib.sha256
+    width = len(heads) // len(starts) if len(starts) else 0
+    links: list[bytes] = []
+    for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        link = sha256(b"".join((link, heads[i * width:(i + 1) * width], field,
+                                sha256(view[start:end]).digest()))).digest()
+        links.append(link)
+    return b"".join(links)
+
+
+def _offsets(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
