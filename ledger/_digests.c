@@ -233,10 +233,65 @@ static PyObject *fill_pseudonyms(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+PyDoc_STRVAR(fill_uuid5_doc,
+"fill_uuid5(rows, at, prefix, names, name_ends)\n--\n\n"
+"Write at rows[at[i]:][:16] the uuid5 bytes of name i (names[name_ends[i-1]:name_ends[i]]):\n"
+"the first 16 bytes of SHA-1(prefix + name), version 5, RFC 4122 variant. ``prefix`` is the\n"
+"namespace's 16 bytes, then what every name starts with.");
+
+static PyObject *fill_uuid5(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer rows, at_buf, prefix, names, name_ends_buf;
+    Py_ssize_t count, names_count;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*", &rows, &at_buf, &prefix, &names, &name_ends_buf))
+        return NULL;
+    const int64_t *at = offsets(&at_buf, &count, "at");
+    const int64_t *name_ends = at ? offsets(&name_ends_buf, &names_count, "name_ends") : NULL;
+    int ordered = 1;
+    for (Py_ssize_t i = 1; name_ends && i < names_count && ordered; i++)
+        ordered = name_ends[i] >= name_ends[i - 1];
+    if (!name_ends)
+        ;
+    else if (names_count != count)
+        PyErr_SetString(PyExc_ValueError, "at and name_ends differ in length");
+    else if (!ordered)
+        PyErr_SetString(PyExc_ValueError, "a name ends before the one before");
+    else if (spans_fit(at, at, count, 16, rows.len)
+             && spans_fit(name_ends, name_ends, count, 0, names.len)) {
+        unsigned char *data = rows.buf;
+        const unsigned char *name = names.buf;
+        Py_BEGIN_ALLOW_THREADS
+        SHA_CTX base, ctx;
+        unsigned char md[SHA_DIGEST_LENGTH];
+        SHA1_Init(&base);
+        SHA1_Update(&base, prefix.buf, (size_t)prefix.len);
+        int64_t from = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            ctx = base;
+            SHA1_Update(&ctx, name + from, (size_t)(name_ends[i] - from));
+            SHA1_Final(md, &ctx);
+            md[6] = (unsigned char)((md[6] & 0x0F) | 0x50);
+            md[8] = (unsigned char)((md[8] & 0x3F) | 0x80);
+            memcpy(data + at[i], md, 16);
+            from = name_ends[i];
+        }
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&name_ends_buf);
+    PyBuffer_Release(&names);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&at_buf);
+    PyBuffer_Release(&rows);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fill_hex_digests", fill_hex_digests, METH_VARARGS, fill_hex_doc},
     {"chain_links", chain_links, METH_VARARGS, chain_links_doc},
     {"fill_pseudonyms", fill_pseudonyms, METH_VARARGS, fill_pseudonyms_doc},
+    {"fill_uuid5", fill_uuid5, METH_VARARGS, fill_uuid5_doc},
     {NULL, NULL, 0, NULL},
 };
 

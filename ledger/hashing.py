@@ -1,5 +1,5 @@
-"""The ingest's SHA-256 loops over a block: the patients' pseudonyms, the facts' digests and the
-chain's links.
+"""The ingest's hash loops over a block: the encounters' ids (uuid5), the patients' pseudonyms,
+the facts' digests and the chain's links.
 
 Each is one call over whole arrays of offsets. ``ledger/_digests.c`` runs them without the GIL
 and without Python's cost per call, so the thread that prepares the next block runs meanwhile; it
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from uuid import UUID, uuid5
 
 import numpy as np
 
@@ -55,6 +56,24 @@ def fill_pseudonyms(rows: bytearray, starts: np.ndarray, ends: np.ndarray, marke
     fill = _digests.fill_pseudonyms if _digests is not None else python_fill_pseudonyms
     fill(rows, _offsets(starts), _offsets(ends), marker, pseudonym.HEX_DIGITS, patients,
          _offsets(patient_ends), *pseudonym.hmac_pads(key))
+
+
+def fill_uuid5(rows: bytearray, at: np.ndarray, namespace: UUID, prefix: bytes,
+               names: bytes, name_ends: np.ndarray) -> None:
+    """Write at each ``rows[at[i]:]`` the 16 bytes of ``uuid5(namespace, prefix + name_i)``, the
+    names (UTF-8) given one after the other in ``names``, each ending at its ``name_ends``."""
+    fill = _digests.fill_uuid5 if _digests is not None else python_fill_uuid5
+    fill(rows, _offsets(at), namespace.bytes + prefix, names, _offsets(name_ends))
+
+
+def python_fill_uuid5(rows: bytearray, at: np.ndarray, prefix: bytes, names: bytes,
+                      name_ends: np.ndarray) -> None:
+    """``fill_uuid5`` in Python, ``prefix`` beginning with the namespace's 16 bytes."""
+    namespace, view, first = UUID(bytes=prefix[:16]), memoryview(rows), 0
+    for place, last in zip(at.tolist(), name_ends.tolist(), strict=True):
+        name = (prefix[16:] + names[first:last]).decode("utf-8")
+        view[place:place + 16] = uuid5(namespace, name).bytes
+        first = last
 
 
 def python_fill_pseudonyms(rows: bytearray, starts: np.ndarray, ends: np.ndarray,

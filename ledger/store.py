@@ -78,8 +78,14 @@ def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
     ``copy_row_sql``."""
     if not len(ends):
         return b""
-    starts = np.concatenate(([0], ends[:-1]))
-    return np.frombuffer(rows, np.uint8)[(starts + _ID_AT)[:, None] + np.arange(16)].tobytes()
+    return np.frombuffer(rows, np.uint8)[framed_id_offsets(ends)[:, None] + np.arange(16)].tobytes()
+
+
+def framed_id_offsets(ends: np.ndarray) -> np.ndarray:
+    """Where each aggregate id (16 bytes) starts in rows framed by ``copy_row_sql``."""
+    offsets = np.full(len(ends), _ID_AT, dtype=np.int64)
+    offsets[1:] += ends[:-1]
+    return offsets
 
 
 def framed_subset(rows: bytes | bytearray, ends: np.ndarray, keep: np.ndarray

@@ -218,28 +218,28 @@ class BlockPreparer:
             "prov_after": provenance[1],
         }
         encounters = ctx.kind == "encounters"
-        stages, self.taken_sql = (_encounters_sql if encounters else _decisions_sql)(ctx)
+        kind_sql = _encounters_sql if encounters else _decisions_sql
+        stages, self.taken_sql = kind_sql(ctx)
         self.topic = RECORDED if encounters else DECIDED
         # Encounters: the pseudonyms (``_framed``) and the payloads' digests (``PendingDigests``)
-        # are left for ``hashing`` to fill in.
-        self.digest_prefix = created_prefix if encounters else None
+        # are left for ``hashing`` to fill in, as are the ids of either kind.
+        self.state_prefix = created_prefix if encounters else head_prefix
         (lines_name, lines), (encoded_name, encoded) = stages
-        framed_encoded = _encounters_sql(ctx, pending_pseudonyms=True)[0][1][1] if encounters \
-            else encoded
         # The framed rows straight from the text: neither the lines nor the encoded rows are
         # stored first (a block that cannot be framed takes the stored way, ``b_lines`` and
         # ``b_encoded``). Storing them cost more in the kernel than in DuckDB (fresh pages for
         # each block's tables): 1 M encounters prepared alone, two alternated pairs, 8.7-8.8 µs
         # a row (0.33-0.35 s in the kernel) against 10.0-10.5 (1.44 s); 1 M decisions, 4.7
         # against 5.6 (0.17 s in the kernel against 0.64).
-        direct = framed_encoded.replace(f"FROM {lines_name}", f"FROM ({lines})")
+        direct = f"({kind_sql(ctx, pending=True)[0][1][1].replace(f'FROM {lines_name}', f'FROM ({lines})')})"
         framed_taken = (
-            _taken_sql("facts", "$created", _DIGEST_COLUMNS + ", patient", _DIGEST_PLACEHOLDER,
-                       f"({direct})")
-            if encounters else self.taken_sql.replace("FROM b_encoded", f"FROM ({direct})"))
+            _taken_sql("facts", "$created", _DIGEST_COLUMNS + ", patient, name",
+                       _DIGEST_PLACEHOLDER, direct) if encounters else
+            _taken_sql("decision", "$head", _DIGEST_COLUMNS + ", ref, name", _DIGEST_PLACEHOLDER,
+                       direct))
         self.framed_sql = (f"SELECT line, octet_length(state) AS size, "
-                           f"{store.copy_row_sql('oid', self.topic, 'state')} AS row"
-                           f"{', payload_size, effective_size, patient' if encounters else ', sha, ref'} "
+                           f"{store.copy_row_sql('oid', self.topic, 'state')} AS row, name, "
+                           f"payload_size, effective_size{', patient' if encounters else ', ref'} "
                            f"FROM ({framed_taken})")
         self.lines_stage = f"CREATE OR REPLACE TEMP TABLE {lines_name} AS {lines}"
         self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE {encoded_name} AS {encoded}"
@@ -299,19 +299,21 @@ class BlockPreparer:
         """The block of the framing query's result (``framed_sql``), with its bad rows."""
         ends = np.cumsum(framed["size"] + store.framed_overhead(self.topic))
         rows = bytearray().join(framed["row"])
-        digests = None
-        if self.digest_prefix is not None:
-            digests = PendingDigests.of(self.digest_prefix, ends, framed["size"],
-                                        framed["payload_size"], framed["effective_size"])
-            # The pseudonyms now, while the identifiers are at hand; the digests as they are sent.
-            patients = framed["patient"]
-            hashing.fill_pseudonyms(rows, digests.starts, digests.ends, _PSEUDONYM_MARKER,
-                                    b"".join(patients),
-                                    np.cumsum(np.fromiter(map(len, patients), np.int64,
-                                                          len(patients))),
-                                    self.ctx.key)
-        return Framed(self.topic, framed["line"], rows, ends, bad, framed.get("sha"),
-                      framed.get("ref"), digests)
+        hashing.fill_uuid5(rows, store.framed_id_offsets(ends), domain.NAMESPACE,
+                           _ID_PREFIX.encode(), *_joined(framed["name"]))
+        digests = PendingDigests.of(self.state_prefix, self.topic == RECORDED, ends,
+                                    framed["size"], framed["payload_size"],
+                                    framed["effective_size"])
+        if self.topic == DECIDED:
+            # Decisions: the digests now, as they are compared with those recorded.
+            digests.fill(rows)
+            return Framed(self.topic, framed["line"], rows, ends, bad, digests.hexes(rows),
+                          framed["ref"])
+        # Encounters: the pseudonyms now, while the identifiers are at hand; the digests as the
+        # rows are sent.
+        hashing.fill_pseudonyms(rows, digests.starts, digests.ends, _PSEUDONYM_MARKER,
+                                *_joined(framed["patient"]), self.ctx.key)
+        return Framed(self.topic, framed["line"], rows, ends, bad, digests=digests)
 
     def _prepared(self, handed_back: list[tuple[int, str]]
                   ) -> list[Taken | prepare.Good | prepare.Bad]:
@@ -323,6 +325,11 @@ class BlockPreparer:
             if fields and any(f.strip() for f in fields):
                 others.extend(prepare.prepare(self.ctx, [(line, fields)]))
         return others
+
+
+def _joined(blobs: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Byte strings one after the other, and where each ends."""
+    return b"".join(blobs), np.cumsum(np.fromiter(map(len, blobs), np.int64, len(blobs)))
 
 
 def _paris_offset_macro() -> str:
@@ -448,8 +455,11 @@ def _nullable(expr: str) -> str:
 _PSEUDONYM_KEY = "patient_pseudonym"
 _PSEUDONYM_MARKER = f'"{_PSEUDONYM_KEY}":"{pseudonym.PREFIX}'.encode()
 
-#: The name hashed into an encounter's id (``domain.encounter_id``), as a BLOB.
-_OID_NAME = "$ns || encode(concat('encounter:', association, chr(31), encounter_ref))"
+#: The name hashed into an encounter's id (``domain.encounter_id``): this prefix, then the
+#: rest, as a BLOB; and the id left as zeros for ``hashing.fill_uuid5``.
+_ID_PREFIX = "encounter:"
+_OID_NAME = "encode(concat(association, chr(31), encounter_ref))"
+_PENDING_OID = f"unhex('{'00' * 16}') AS oid"
 
 
 def _oid(h: str) -> str:
@@ -459,19 +469,28 @@ def _oid(h: str) -> str:
     would be evaluated once per reference.)"""
     variant = f"substr('89ab89ab89ab89ab', strpos('0123456789abcdef', substr({h}, 17, 1)), 1)"
     return (f"unhex(concat(substr({h}, 1, 12), '5', substr({h}, 14, 3), {variant}, "
-            f"substr({h}, 18, 15)))")
+            f"substr({h}, 18, 15))) AS oid")
 
 
 def _encoded(typed: str, checks: Sequence[str], payload: str, effective: str,
-             carried: str = "") -> tuple[str, str]:
+             pending: bool = False, carried: str = "") -> tuple[str, str]:
     """The stage of taken rows (``b_encoded``): id, facts or decision JSON, effective time, and
-    the ``carried`` column if any (``name AS expression``), from the query of the typed cells."""
+    the ``carried`` column if any (``expression AS name``), from the query of the typed cells.
+    With ``pending``, the id is left as zeros and the row carries its name, as ``name``
+    (``BlockPreparer._framed`` fills it in)."""
     ok = " AND ".join(f"({c})" for c in checks)
-    inner, outer = (f", {carried}", f", {carried.split()[-1]}") if carried else ("", "")
+    inner = [f"{_OID_NAME} AS name" if pending
+             else f"sha1($ns || encode({_q(_ID_PREFIX)}) || {_OID_NAME}) AS h"]
+    outer = [_PENDING_OID if pending else _oid("h"), "ref", "payload", "effective"]
+    if pending:
+        outer.append("name")
+    if carried:
+        inner.append(carried)
+        outer.append(carried.split()[-1])
     return "b_encoded", f"""
-        SELECT line, {_oid('h')} AS oid, ref, payload, effective{outer}
-        FROM (SELECT line, sha1({_OID_NAME}) AS h, concat(association, '/', encounter_ref) AS ref,
-                     {payload} AS payload, {effective} AS effective{inner}
+        SELECT line, {', '.join(outer)}
+        FROM (SELECT line, {', '.join(inner)}, concat(association, '/', encounter_ref) AS ref,
+                     {payload} AS payload, {effective} AS effective
               FROM ({typed}) WHERE coalesce({ok}, false))"""
 
 
@@ -506,6 +525,7 @@ _DIGEST_COLUMNS = (", octet_length(encode(payload)) AS payload_size, "
                    "octet_length(encode(effective)) AS effective_size")
 _DIGEST_PLACEHOLDER = "repeat('0', 64)"
 _FACTS = _StateKeys.of("facts")
+_DECISION = _StateKeys.of("decision")
 
 
 class PendingDigests(NamedTuple):
@@ -529,23 +549,30 @@ class PendingDigests(NamedTuple):
     """
 
     starts: np.ndarray  # where each payload starts in the rows
-    ends: np.ndarray    # and ends; its digest's hex follows ``_FACTS.digest``
+    ends: np.ndarray    # and ends; its digest's hex follows, after ``gap`` bytes
+    gap: int
 
     @classmethod
-    def of(cls, prefix: str, ends: np.ndarray, sizes: np.ndarray, payload_sizes: np.ndarray,
-           effective_sizes: np.ndarray) -> PendingDigests:
+    def of(cls, prefix: str, facts: bool, ends: np.ndarray, sizes: np.ndarray,
+           payload_sizes: np.ndarray, effective_sizes: np.ndarray) -> PendingDigests:
         """Where the payloads are, from the rows' ends, their states' sizes, and the sizes of
         each state's payload and effective time (a state starts with ``prefix``, then the
-        effective time, then the payload, as ``_taken_sql`` writes it)."""
+        effective time, then the payload, facts or decision, as ``_taken_sql`` writes it)."""
+        keys = _FACTS if facts else _DECISION
         starts = (ends - store.FRAMED_TAIL - sizes + len(prefix.encode("utf-8"))
-                  + len(_FACTS.effective) + effective_sizes + len(_FACTS.payload))
-        return cls(starts, starts + payload_sizes)
+                  + len(keys.effective) + effective_sizes + len(keys.payload))
+        return cls(starts, starts + payload_sizes, len(keys.digest))
 
     def fill(self, rows: bytearray, first: int = 0, last: int | None = None) -> None:
         """Write the digest of each payload of rows ``[first, last)`` (all by default) in place
         of its placeholder."""
         hashing.fill_hex_digests(rows, self.starts[first:last], self.ends[first:last],
-                                 len(_FACTS.digest))
+                                 self.gap)
+
+    def hexes(self, rows: bytearray) -> np.ndarray:
+        """The digests' hex, as filled in (str)."""
+        at = (self.ends + self.gap)[:, None] + np.arange(64)
+        return np.frombuffer(rows, np.uint8)[at].view("S64")[:, 0].astype(str)
 
 
 _ENCOUNTER_COLUMNS = ("association", "encounter_ref", "regulation_origin", "regulated_at",
@@ -556,11 +583,11 @@ _DECISION_COLUMNS = ("association", "encounter_ref", "decided_at", "paid_amount"
                      "rejected_codes", "reason")
 
 
-def _encounters_sql(ctx: prepare.RowContext, pending_pseudonyms: bool = False
+def _encounters_sql(ctx: prepare.RowContext, pending: bool = False
                     ) -> tuple[list[tuple[str, str]], str]:
-    """The stages and the taken rows' query of encounters; with ``pending_pseudonyms``, each
-    pseudonym's digits are left as zeros and the row carries its identifier, as ``patient``
-    (``BlockPreparer._framed`` fills them in)."""
+    """The stages and the taken rows' query of encounters; with ``pending``, each id and each
+    pseudonym's digits are left as zeros and the row carries their names, as ``name`` and
+    ``patient`` (``BlockPreparer._framed`` fills them in)."""
     # The line's shape admits only the values of ``_FLAG`` in a flag's cell, and their first
     # letters tell true from false (``lower(x) IN (...)`` was a hash join: ~0.15 µs a row).
     true_initials = "".join(sorted({v[0] for v in FLAGS_TRUE} | {v[0].upper() for v in FLAGS_TRUE}))
@@ -577,7 +604,7 @@ def _encounters_sql(ctx: prepare.RowContext, pending_pseudonyms: bool = False
         f"ELSE {_instant('reg_ts', 'reg_off')} <= {_instant('perf_ts', 'perf_off')} END",
         "lower(status) <> 'void'",  # voids are rare: the row-by-row path builds them
     )
-    pseudonym_sql = (_q(pseudonym.PREFIX + "0" * pseudonym.HEX_DIGITS) if pending_pseudonyms else
+    pseudonym_sql = (_q(pseudonym.PREFIX + "0" * pseudonym.HEX_DIGITS) if pending else
                      f"concat({_q(pseudonym.PREFIX)}, left(sha256($opad || "
                      f"unhex(sha256($ipad || encode(patient_ref)))), {pseudonym.HEX_DIGITS}))")
     payload = _json_fields((
@@ -612,11 +639,13 @@ def _encounters_sql(ctx: prepare.RowContext, pending_pseudonyms: bool = False
     encoded = _encoded(
         typed, (*checks, "regulated_at = '' OR reg_ts IS NOT NULL", "perf_ts IS NOT NULL"),
         payload, "concat(perf_local, perf_off)",
-        "encode(patient_ref) AS patient" if pending_pseudonyms else "")
+        pending, "encode(patient_ref) AS patient" if pending else "")
     return [lines, encoded], _taken_sql("facts", "$created", "")
 
 
-def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]:
+def _decisions_sql(ctx: prepare.RowContext, pending: bool = False
+                   ) -> tuple[list[tuple[str, str]], str]:
+    """The stages and the taken rows' query of decisions; ``pending`` as for encounters."""
     payload = _json_fields((
         ("decided_at", "day", True),
         ("paid_amount", _money("paid_amount"), True),
@@ -631,5 +660,5 @@ def _decisions_sql(ctx: prepare.RowContext) -> tuple[list[tuple[str, str]], str]
                   FROM (SELECT *, {_parsed('decided_at', _DATE_FORMATS)} AS decided
                         FROM ({cells})))"""
     encoded = _encoded(typed, ("day_off IS NOT NULL", "decided IS NOT NULL"),
-                       payload, "concat(day, 'T00:00:00', day_off)")
+                       payload, "concat(day, 'T00:00:00', day_off)", pending)
     return [lines, encoded], _taken_sql("decision", "$head", ", sha256(payload) AS sha, ref")

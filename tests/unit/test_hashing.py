@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import hashing, pseudonym
+from ledger import domain, hashing, pseudonym
 from ledger.audit.chain import next_link, topic_field
 from ledger.pseudonym import Pseudonymiser
 
@@ -69,6 +69,25 @@ def test_the_chain_links_are_the_audit_chain_links(parts: list[bytes], position:
         expected.append(link)
     assert hashing.python_chain_links(seed, heads, field, rows, starts, ends) == b"".join(expected)
     assert hashing.chain_links(seed, heads, field, rows, starts, ends) == b"".join(expected)
+
+
+@pytest.mark.parametrize("fill", [
+    pytest.param(hashing.fill_uuid5, id="native", marks=native),
+    pytest.param(lambda rows, at, namespace, prefix, names, ends: hashing.python_fill_uuid5(
+        rows, at, namespace.bytes + prefix, names, ends), id="python"),
+])
+@settings(max_examples=40, deadline=None)
+@given(refs=st.lists(st.tuples(st.text(min_size=1, max_size=12), st.text(max_size=30)),
+                     max_size=30))
+def test_the_ids_filled_in_are_the_encounters_ids(fill, refs: list[tuple[str, str]]) -> None:
+    names = [f"{association}\x1f{ref}".encode() for association, ref in refs]
+    rows = bytearray(b"-" * (20 * len(refs) + 4))
+    at = np.arange(len(refs), dtype=np.int64) * 20 + 2
+    fill(rows, at, domain.NAMESPACE, b"encounter:", b"".join(names),
+         np.cumsum([len(n) for n in names], dtype=np.int64))
+    for (association, ref), place in zip(refs, at.tolist(), strict=True):
+        assert bytes(rows[place:place + 16]) == domain.encounter_id(association, ref).bytes
+        assert rows[place - 2:place] == b"--" and rows[place + 16:place + 18] == b"--"
 
 
 MARKER = b'"patient_pseudonym":"ph_'
