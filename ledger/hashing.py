@@ -6,6 +6,14 @@ and without Python's cost per call, so the thread that prepares the next block r
 is built with the package (``setup.py``: gcc, the Python headers and OpenSSL's, all on this
 machine's kind). Where it could not be built, the same loops run here in Python, slower;
 ``NATIVE`` tells which. ``tests/unit/test_hashing.py`` holds the two to the same bytes.
+
+Measured on this machine, 200 k rows: a ~430-byte digest filled in 0.42 µs a row against
+1.6 µs in Python; a chain link over a ~850-byte state 1.0 µs against 2.1-3.2 µs. In DuckDB,
+which has no use of the CPU's SHA instructions, the pseudonyms' HMAC cost ~15 k instructions a
+row, the ids' SHA-1 and its hex ~3.4 k more than here (callgrind). 1 M encounters prepared
+alone: 7.5-7.7 µs a row against 9.0-9.8 before; whole ingests of 1 M encounters, alternated
+pairs: 9.3-11.9 s against 11.2-12.0 s, the client's CPU 8.9-11.1 µs an event against
+11.6-12.4. 1 M decisions prepared alone: 5.2-5.9 µs a row against 6.0-6.4.
 """
 
 from __future__ import annotations
