@@ -222,8 +222,8 @@ class BlockPreparer:
         kind_sql = _encounters_sql if encounters else _decisions_sql
         stages, self.taken_sql = kind_sql(ctx)
         self.topic = RECORDED if encounters else DECIDED
-        # Encounters: the pseudonyms (``_framed``) and the payloads' digests (``PendingDigests``)
-        # are left for ``hashing`` to fill in, as are the ids of either kind.
+        # A framed block's ids, pseudonyms and payload digests are left as zeros for ``hashing``
+        # to fill in (``_framed``, ``PendingDigests``).
         self.state_prefix = created_prefix if encounters else head_prefix
         (lines_name, lines), (encoded_name, encoded) = stages
         # The framed rows straight from the text: neither the lines nor the encoded rows are
@@ -232,7 +232,8 @@ class BlockPreparer:
         # each block's tables): 1 M encounters prepared alone, two alternated pairs, 8.7-8.8 µs
         # a row (0.33-0.35 s in the kernel) against 10.0-10.5 (1.44 s); 1 M decisions, 4.7
         # against 5.6 (0.17 s in the kernel against 0.64).
-        direct = f"({kind_sql(ctx, pending=True)[0][1][1].replace(f'FROM {lines_name}', f'FROM ({lines})')})"
+        pending_encoded = kind_sql(ctx, pending=True)[0][1][1]
+        direct = f"({pending_encoded.replace(f'FROM {lines_name}', f'FROM ({lines})')})"
         framed_taken = (
             _taken_sql("facts", "$created", _DIGEST_COLUMNS + ", patient, name",
                        _DIGEST_PLACEHOLDER, direct) if encounters else
