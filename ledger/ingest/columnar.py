@@ -521,10 +521,11 @@ def _taken_sql(field: str, prefix: str, extra: str, digest: str = "sha256(payloa
     return f"SELECT line, oid, encode({state}) AS state{extra} FROM {source}"
 
 
-#: What the framing query of encounters adds: each payload's size in bytes, and its effective
-#: time's; and the placeholder of the payload's digest (``PendingDigests``).
-_DIGEST_COLUMNS = (", octet_length(encode(payload)) AS payload_size, "
-                   "octet_length(encode(effective)) AS effective_size")
+#: What the framing query adds: each payload's size in bytes (``strlen``: bytes, not
+#: characters), and its effective time's; and the placeholder of the payload's digest
+#: (``PendingDigests``).
+_DIGEST_COLUMNS = (", strlen(payload) AS payload_size, "
+                   "strlen(effective) AS effective_size")
 _DIGEST_PLACEHOLDER = "repeat('0', 64)"
 _FACTS = _StateKeys.of("facts")
 _DECISION = _StateKeys.of("decision")
