@@ -1,7 +1,7 @@
 """The ingest's hash loops over a block: the encounters' ids (uuid5), the patients' pseudonyms,
 the facts' digests and the chain's links.
 
-Each is one call over whole arrays of offsets. ``ledger/_digests.c`` runs them without the GIL
+Each is one call over whole arrays of offsets. ``ledger/_blocks.c`` runs them without the GIL
 and without Python's cost per call, so the thread that prepares the next block runs meanwhile; it
 is built with the package (``setup.py``: gcc, the Python headers and OpenSSL's, all on this
 machine's kind). Where it could not be built, the same loops run here in Python, slower;
@@ -25,20 +25,16 @@ from uuid import UUID, uuid5
 import numpy as np
 
 from ledger import pseudonym
-
-try:
-    from ledger import _digests
-except ImportError:  # not built: the Python loops below
-    _digests = None  # type: ignore[assignment]
+from ledger.native import loops as _native
 
 #: Whether the loops run natively.
-NATIVE = _digests is not None
+NATIVE = _native is not None
 
 
 def fill_hex_digests(rows: bytearray, starts: np.ndarray, ends: np.ndarray, gap: int) -> None:
     """Write the hex SHA-256 of each ``rows[starts[i]:ends[i]]`` at ``rows[ends[i] + gap:]``
     (64 bytes), in place."""
-    fill = _digests.fill_hex_digests if _digests is not None else python_fill_hex_digests
+    fill = _native.fill_hex_digests if _native is not None else python_fill_hex_digests
     fill(rows, _offsets(starts), _offsets(ends), gap)
 
 
@@ -50,7 +46,7 @@ def chain_links(link: bytes, heads: bytes, field: bytes, rows: bytes | bytearray
     ``heads`` (equal shares, one per span), ``field``, and the SHA-256 of
     ``rows[starts[i]:ends[i]]``: ``ledger.audit.chain``'s link, its parts already as bytes.
     """
-    chain = _digests.chain_links if _digests is not None else python_chain_links
+    chain = _native.chain_links if _native is not None else python_chain_links
     return chain(link, heads, field, rows, _offsets(starts), _offsets(ends))
 
 
@@ -61,7 +57,7 @@ def fill_pseudonyms(rows: bytearray, starts: np.ndarray, ends: np.ndarray, marke
     patients' identifiers (trimmed, UTF-8) given one after the other in ``patients``, each
     ending at its ``patient_ends``. Raises ValueError, before writing, if a span has no marker
     with room after it."""
-    fill = _digests.fill_pseudonyms if _digests is not None else python_fill_pseudonyms
+    fill = _native.fill_pseudonyms if _native is not None else python_fill_pseudonyms
     fill(rows, _offsets(starts), _offsets(ends), marker, pseudonym.HEX_DIGITS, patients,
          _offsets(patient_ends), *pseudonym.hmac_pads(key))
 
@@ -70,7 +66,7 @@ def fill_uuid5(rows: bytearray, at: np.ndarray, namespace: UUID, prefix: bytes,
                names: bytes, name_ends: np.ndarray) -> None:
     """Write at each ``rows[at[i]:]`` the 16 bytes of ``uuid5(namespace, prefix + name_i)``, the
     names (UTF-8) given one after the other in ``names``, each ending at its ``name_ends``."""
-    fill = _digests.fill_uuid5 if _digests is not None else python_fill_uuid5
+    fill = _native.fill_uuid5 if _native is not None else python_fill_uuid5
     fill(rows, _offsets(at), namespace.bytes + prefix, names, _offsets(name_ends))
 
 

@@ -6,9 +6,8 @@ whole batch, assigns the following notification ids itself, and streams the rows
 extending the hash chain as it goes. Every library reader (``repository.get``, the notification
 log, projections) reads these rows exactly as if ``Application.save`` had written them.
 
-``append`` frames events given one by one; ``append_framed`` takes rows that DuckDB already
-framed (``copy_row_sql``) and fills in their versions, positions and chain links over whole
-arrays.
+``append`` frames events given one by one; ``append_framed`` takes rows framed a block at a time
+(``frame_states``) and fills in their versions, positions and chain links over whole arrays.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ledger import hashing
+from ledger import hashing, native
 from ledger.application import EVENTS_TABLE, ClaimsLedger
 from ledger.audit.chain import GENESIS, next_link, topic_field
 
@@ -47,7 +46,7 @@ _LINK_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification_id; link
 _LINK_HEAD = struct.Struct(">Q16sQ")  # a chain digest's position, id and version
 _POSITION_MARK = _LENGTH.pack(8)  # the length before a row's position
 _ID_AT = 6  # where a row's aggregate id starts (after the field count and the id's length)
-#: The bytes of a row framed by ``copy_row_sql`` after its state (its position).
+#: The bytes of a row framed by ``frame_states`` after its state (its position).
 FRAMED_TAIL = _POSITION.size
 _EVENTS_COPY = sql.SQL(
     "COPY {} (originator_id, originator_version, topic, state, notification_id) "
@@ -55,22 +54,26 @@ _EVENTS_COPY = sql.SQL(
 ).format(sql.Identifier(EVENTS_TABLE))
 
 
-def copy_row_sql(oid: str, topic: str, state: str) -> str:
-    """A DuckDB expression: the binary COPY row of an event, for ``EventWriter.append_framed``.
+def frame_states(states: bytes, state_ends: np.ndarray, topic: str
+                 ) -> tuple[bytearray, np.ndarray]:
+    """Event states of ``topic`` (one after the other, each ending at its ``state_ends``) framed
+    as ``append`` frames them, for ``append_framed``: their ids, versions and positions left as
+    zeros. Returns the rows and the offset just past each (int64).
 
-    The row is framed as ``append`` frames it, its version and position left as zeros for the
-    writer to fill in. ``oid`` is a 16-byte BLOB expression; ``state`` a BLOB column (a column,
-    not an expression: it is referenced twice).
+    One native call (``ledger/_blocks.c``) where it was built: framing the rows in DuckDB with
+    ``||`` cost ~0.5-0.8 µs a row more than its state alone (2 MB blocks of encounters).
     """
-    head = _EVENT_HEAD.pack(5, 16, bytes(16), 8, 0)
-    return (f"unhex('{head[:6].hex()}') || {oid} || unhex('{head[22:].hex()}"
-            f"{topic_field(topic).hex()}') || unhex(printf('%08x', octet_length({state}))) || "
-            f"{state} || unhex('{_POSITION.pack(8, 0).hex()}')")
-
-
-def framed_overhead(topic: str) -> int:
-    """The bytes of a row framed by ``copy_row_sql`` besides its state."""
-    return _EVENT_HEAD.size + len(topic_field(topic)) + _LENGTH.size + _POSITION.size
+    head = _EVENT_HEAD.pack(5, 16, bytes(16), 8, 0) + topic_field(topic)
+    tail = _POSITION.pack(8, 0)
+    state_ends = np.ascontiguousarray(state_ends, dtype=np.int64)
+    sizes = np.diff(state_ends, prepend=0)
+    ends = np.cumsum(sizes + (len(head) + _LENGTH.size + len(tail)))
+    if native.loops is not None:
+        return native.loops.frame_rows(states, state_ends, head, tail), ends
+    starts = state_ends - sizes
+    return bytearray().join(
+        b"".join((head, _LENGTH.pack(end - start), states[start:end], tail))
+        for start, end in zip(starts.tolist(), state_ends.tolist(), strict=True)), ends
 
 
 def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
@@ -82,7 +85,7 @@ def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
 
 
 def framed_id_offsets(ends: np.ndarray) -> np.ndarray:
-    """Where each aggregate id (16 bytes) starts in rows framed by ``copy_row_sql``."""
+    """Where each aggregate id (16 bytes) starts in rows framed by ``frame_states``."""
     offsets = np.full(len(ends), _ID_AT, dtype=np.int64)
     offsets[1:] += ends[:-1]
     return offsets
@@ -90,7 +93,7 @@ def framed_id_offsets(ends: np.ndarray) -> np.ndarray:
 
 def framed_subset(rows: bytes | bytearray, ends: np.ndarray, keep: np.ndarray
                   ) -> tuple[bytearray, np.ndarray]:
-    """The rows framed by ``copy_row_sql`` where ``keep`` (booleans) is true, and their ends."""
+    """The rows framed by ``frame_states`` where ``keep`` (booleans) is true, and their ends."""
     starts = np.concatenate(([0], ends[:-1]))[keep]
     kept_ends = ends[keep]
     view = memoryview(rows)
@@ -101,7 +104,7 @@ def framed_subset(rows: bytes | bytearray, ends: np.ndarray, keep: np.ndarray
 
 def framed_events(rows: bytes | bytearray, ends: np.ndarray, topic: str
                   ) -> Iterator[tuple[bytes, bytes]]:
-    """The (id, state) of each row framed by ``copy_row_sql``."""
+    """The (id, state) of each row framed by ``frame_states``."""
     state_at = _EVENT_HEAD.size + len(topic_field(topic)) + _LENGTH.size
     start = 0
     for end in ends.tolist():
@@ -218,7 +221,7 @@ class EventWriter:
     def append_framed(self, rows: bytearray, ends: np.ndarray, topic: str,
                       versions: int | np.ndarray,
                       complete: Callable[[bytearray, int, int], None] | None = None) -> int:
-        """Write events already framed as binary COPY rows by ``copy_row_sql``, all of
+        """Write events already framed as binary COPY rows by ``frame_states``, all of
         ``topic``, with one COPY. Returns the count.
 
         Args:
@@ -249,7 +252,7 @@ class EventWriter:
                     != np.frombuffer(field, np.uint8)).any()
                 or (data[(ends - _POSITION.size)[:, None] + np.arange(_LENGTH.size)]
                     != np.frombuffer(_POSITION_MARK, np.uint8)).any()):
-            raise ValueError(f"append_framed: rows not framed by copy_row_sql for {topic}")
+            raise ValueError(f"append_framed: rows not framed by frame_states for {topic}")
         # Big-endian 8-byte integers, filled in at their place in each row: the version ends
         # the fixed head, the position ends the row.
         version_values = np.empty(count, dtype=">i8")

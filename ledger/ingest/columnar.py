@@ -15,8 +15,8 @@ block leaves its hashes as zeros for ``ledger.hashing``'s native loops: the ids,
 and the decisions' digests are filled in by ``BlockPreparer._framed``, the facts' digests by the
 writer's thread, see ``PendingDigests``.)
 
-A block whose rows were all taken (bad rows aside), ids distinct, comes back ``Framed``: DuckDB
-also frames each ``Recorded`` or ``Decided`` event as a binary COPY row (``store.copy_row_sql``).
+A block whose rows were all taken (bad rows aside), ids distinct, comes back ``Framed``: each
+``Recorded`` or ``Decided`` state framed as a binary COPY row (``store.frame_states``).
 When the ledger's state allows (encounters: none known yet; decisions: always, leaving out the rows
 of unknown encounters and the decisions already recorded), the writer appends the rows as they
 are, filling in versions, positions and chain links over whole arrays
@@ -123,7 +123,7 @@ class Taken(NamedTuple):
 
 class Framed:
     """A block whose rows the fast path took, ids all distinct, but for bad rows: the taken rows'
-    events already framed as COPY rows (``store.copy_row_sql``: ``Recorded`` for encounters,
+    events already framed as COPY rows (``store.frame_states``: ``Recorded`` for encounters,
     ``Decided`` for decisions), for the writer to append as they are when the ledger's state
     allows (encounters: none known yet; decisions: always, see ``pipeline``).
 
@@ -239,10 +239,8 @@ class BlockPreparer:
                        _DIGEST_PLACEHOLDER, direct) if encounters else
             _taken_sql("decision", "$head", _DIGEST_COLUMNS + ", ref, name", _DIGEST_PLACEHOLDER,
                        direct))
-        self.framed_sql = (f"SELECT line, octet_length(state) AS size, "
-                           f"{store.copy_row_sql('oid', self.topic, 'state')} AS row, name, "
-                           f"payload_size, effective_size{', patient' if encounters else ', ref'} "
-                           f"FROM ({framed_taken})")
+        self.framed_sql = (f"SELECT line, state, name, payload_size, effective_size"
+                           f"{', patient' if encounters else ', ref'} FROM ({framed_taken})")
         self.lines_stage = f"CREATE OR REPLACE TEMP TABLE {lines_name} AS {lines}"
         self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE {encoded_name} AS {encoded}"
         self.framed_params, self.encoded_params, self.taken_params = (
@@ -299,12 +297,12 @@ class BlockPreparer:
 
     def _framed(self, framed: dict[str, np.ndarray], bad: list[prepare.Bad]) -> Framed:
         """The block of the framing query's result (``framed_sql``), with its bad rows."""
-        ends = np.cumsum(framed["size"] + store.framed_overhead(self.topic))
-        rows = bytearray().join(framed["row"])
+        states, state_ends = _joined(framed["state"])
+        rows, ends = store.frame_states(states, state_ends, self.topic)
         hashing.fill_uuid5(rows, store.framed_id_offsets(ends), domain.NAMESPACE,
                            _ID_PREFIX.encode(), *_joined(framed["name"]))
         digests = PendingDigests.of(self.state_prefix, self.topic == RECORDED, ends,
-                                    framed["size"], framed["payload_size"],
+                                    np.diff(state_ends, prepend=0), framed["payload_size"],
                                     framed["effective_size"])
         if self.topic == DECIDED:
             # Decisions: the digests now, as they are compared with those recorded.

@@ -1,4 +1,4 @@
-"""The native SHA-256 loops (``ledger/_digests.c``) give the bytes of their Python reference, and
+"""The native SHA-256 loops (``ledger/_blocks.c``) give the bytes of their Python reference, and
 the chain's links are ``ledger.audit.chain``'s.
 
 The install builds the native module on this machine's kind; its tests are skipped only where it
@@ -23,7 +23,7 @@ from ledger import domain, hashing, pseudonym
 from ledger.audit.chain import next_link, topic_field
 from ledger.pseudonym import Pseudonymiser
 
-native = pytest.mark.skipif(not hashing.NATIVE, reason="ledger._digests was not built")
+native = pytest.mark.skipif(not hashing.NATIVE, reason="ledger._blocks was not built")
 TOPIC = "ledger.domain:Encounter.Recorded"
 
 spans = st.lists(st.binary(max_size=300), max_size=40)
@@ -167,4 +167,4 @@ def test_the_native_loops_are_built_here() -> None:
     """Where a compiler and OpenSSL's headers are at hand, the install built the module."""
     if not shutil.which("cc") or not Path("/usr/include/openssl/sha.h").exists():
         pytest.skip("no C compiler or no OpenSSL headers on this machine")
-    assert hashing.NATIVE, "ledger._digests was not built: see the install's warnings"
+    assert hashing.NATIVE, "ledger._blocks was not built: see the install's warnings"

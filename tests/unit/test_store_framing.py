@@ -1,4 +1,5 @@
-"""Rows framed by DuckDB (``copy_row_sql``) reach PostgreSQL as the writer's own framing would.
+"""Rows framed a block at a time (``frame_states``) reach PostgreSQL as the writer's own framing
+would.
 
 The writer's two paths are run against a recording stand-in for the connection (framing is pure
 byte work); ``tests/integration/test_ingest_fast_path.py`` checks the stored result on a real
@@ -12,13 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-import duckdb
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import store
+from ledger import native, store
 from ledger.audit.chain import GENESIS, next_link
 from ledger.store import ChainHead, EventWriter, NewEvent
 
@@ -53,16 +53,13 @@ def _writer(position: int, link: bytes) -> tuple[EventWriter, _Recorder]:
 
 
 def _framed(events: list[NewEvent]) -> tuple[bytearray, np.ndarray]:
-    """The events framed by DuckDB with ``copy_row_sql``."""
-    db = duckdb.connect()
-    db.execute("CREATE TABLE e (i INT, oid BLOB, state BLOB)")
-    db.executemany("INSERT INTO e VALUES (?, ?, ?)",
-                   [(i, e.originator_id, e.state) for i, e in enumerate(events)])
-    row = store.copy_row_sql("oid", TOPIC, "state")
-    got = db.execute(f"SELECT octet_length(state) AS size, {row} AS row FROM e ORDER BY i"
-                     ).fetchnumpy()
-    return (bytearray().join(got["row"]),
-            np.cumsum(got["size"] + store.framed_overhead(TOPIC)))
+    """The events framed with ``frame_states``, their ids filled in as the preparer fills them."""
+    rows, ends = store.frame_states(b"".join(e.state for e in events),
+                                    np.cumsum([len(e.state) for e in events]), TOPIC)
+    ids = np.frombuffer(b"".join(bytes(e.originator_id) for e in events), np.uint8)
+    np.frombuffer(rows, np.uint8)[store.framed_id_offsets(ends)[:, None] + np.arange(16)] = (
+        ids.reshape(-1, 16))
+    return rows, ends
 
 
 states = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=40)
@@ -97,7 +94,22 @@ def test_the_chain_of_framed_rows_is_the_chain_verify_recomputes() -> None:
     assert writer.head == ChainHead(5, link)
 
 
-def test_rows_not_framed_by_copy_row_sql_are_refused() -> None:
+@settings(max_examples=40, deadline=None)
+@given(states=st.lists(st.binary(max_size=300), max_size=40))
+def test_the_python_framing_is_the_native_framing(states: list[bytes]) -> None:
+    joined, ends = b"".join(states), np.cumsum([len(s) for s in states], dtype=np.int64)
+    framed = store.frame_states(joined, ends, TOPIC)
+    saved = native.loops
+    native.loops = None
+    try:
+        python = store.frame_states(joined, ends, TOPIC)
+    finally:
+        native.loops = saved
+    assert framed[0] == python[0] and list(framed[1]) == list(python[1])
+    assert [s for _, s in store.framed_events(*python, TOPIC)] == states
+
+
+def test_rows_not_framed_by_frame_states_are_refused() -> None:
     events = [NewEvent(bytes(16), 1, TOPIC, b"{}")]
     rows, ends = _framed(events)
     writer, _ = _writer(0, GENESIS)

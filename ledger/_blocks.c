@@ -1,4 +1,5 @@
-/* The ingest's SHA-256 loops over whole blocks, without the GIL (see ledger/hashing.py).
+/* The ingest's loops over whole blocks, without the GIL: its hashes (see ledger/hashing.py) and
+ * the framing of event states as binary COPY rows (see ledger/store.py, frame_states).
  *
  * Python's hashlib costs ~1 us a call on this machine for a few hundred bytes, most of it the
  * call and OpenSSL's context, not the hash, and it holds the GIL while the other thread of the
@@ -287,17 +288,72 @@ static PyObject *fill_uuid5(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+PyDoc_STRVAR(frame_rows_doc,
+"frame_rows(states, state_ends, before, after)\n--\n\n"
+"For each state (states[state_ends[i-1]:state_ends[i]]), one after the other: ``before``, the\n"
+"state's length (4 bytes, big-endian), the state, ``after``.");
+
+static PyObject *frame_rows(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer states, ends_buf, before, after;
+    Py_ssize_t count;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &states, &ends_buf, &before, &after))
+        return NULL;
+    const int64_t *ends = offsets(&ends_buf, &count, "state_ends");
+    int ordered = 1;
+    for (Py_ssize_t i = 0; ends && i < count && ordered; i++)
+        ordered = ends[i] >= (i ? ends[i - 1] : 0) && ends[i] - (i ? ends[i - 1] : 0) <= INT32_MAX;
+    if (!ends)
+        ;
+    else if (!ordered)
+        PyErr_SetString(PyExc_ValueError, "a state ends before the one before, or is too long");
+    else if (spans_fit(ends, ends, count, 0, states.len)) {
+        Py_ssize_t fixed = before.len + 4 + after.len;
+        Py_ssize_t used = count ? (Py_ssize_t)ends[count - 1] : 0;
+        result = PyByteArray_FromStringAndSize(NULL, count * fixed + used);
+        if (result) {
+            unsigned char *out = (unsigned char *)PyByteArray_AS_STRING(result);
+            const unsigned char *state = states.buf;
+            Py_BEGIN_ALLOW_THREADS
+            int64_t from = 0;
+            for (Py_ssize_t i = 0; i < count; i++) {
+                uint32_t size = (uint32_t)(ends[i] - from);
+                memcpy(out, before.buf, (size_t)before.len);
+                out += before.len;
+                out[0] = (unsigned char)(size >> 24);
+                out[1] = (unsigned char)(size >> 16);
+                out[2] = (unsigned char)(size >> 8);
+                out[3] = (unsigned char)size;
+                memcpy(out + 4, state + from, size);
+                out += 4 + size;
+                memcpy(out, after.buf, (size_t)after.len);
+                out += after.len;
+                from = ends[i];
+            }
+            Py_END_ALLOW_THREADS
+        }
+    }
+    PyBuffer_Release(&after);
+    PyBuffer_Release(&before);
+    PyBuffer_Release(&ends_buf);
+    PyBuffer_Release(&states);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fill_hex_digests", fill_hex_digests, METH_VARARGS, fill_hex_doc},
     {"chain_links", chain_links, METH_VARARGS, chain_links_doc},
     {"fill_pseudonyms", fill_pseudonyms, METH_VARARGS, fill_pseudonyms_doc},
     {"fill_uuid5", fill_uuid5, METH_VARARGS, fill_uuid5_doc},
+    {"frame_rows", frame_rows, METH_VARARGS, frame_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "ledger._digests",
-    "SHA-256 loops over whole blocks, without the GIL (see ledger/hashing.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "ledger._blocks",
+    "Loops over whole blocks, without the GIL (see ledger/hashing.py and ledger/store.py).", -1,
+    methods,
 };
 
-PyMODINIT_FUNC PyInit__digests(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__blocks(void) { return PyModule_Create(&module); }
