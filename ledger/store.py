@@ -78,7 +78,7 @@ def frame_states(states: bytes, state_ends: np.ndarray, topic: str
 
 def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
     """The aggregate ids (16 bytes each, one after the other) of rows framed by
-    ``copy_row_sql``."""
+    ``frame_states``."""
     if not len(ends):
         return b""
     return np.frombuffer(rows, np.uint8)[framed_id_offsets(ends)[:, None] + np.arange(16)].tobytes()
