@@ -289,55 +289,61 @@ static PyObject *fill_uuid5(PyObject *Py_UNUSED(self), PyObject *args)
 }
 
 PyDoc_STRVAR(frame_rows_doc,
-"frame_rows(states, state_ends, before, after)\n--\n\n"
-"For each state (states[state_ends[i-1]:state_ends[i]]), one after the other: ``before``, the\n"
+"frame_rows(states, before, after)\n--\n\n"
+"For each state (a sequence of bytes-like objects), one after the other: ``before``, the\n"
 "state's length (4 bytes, big-endian), the state, ``after``.");
 
 static PyObject *frame_rows(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    Py_buffer states, ends_buf, before, after;
-    Py_ssize_t count;
-    PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*", &states, &ends_buf, &before, &after))
+    PyObject *sequence, *states, *result = NULL;
+    Py_buffer before, after, *views = NULL;
+    Py_ssize_t count = 0, held = 0, total = 0;
+    if (!PyArg_ParseTuple(args, "Oy*y*", &sequence, &before, &after))
         return NULL;
-    const int64_t *ends = offsets(&ends_buf, &count, "state_ends");
-    int ordered = 1;
-    for (Py_ssize_t i = 0; ends && i < count && ordered; i++)
-        ordered = ends[i] >= (i ? ends[i - 1] : 0) && ends[i] - (i ? ends[i - 1] : 0) <= INT32_MAX;
-    if (!ends)
-        ;
-    else if (!ordered)
-        PyErr_SetString(PyExc_ValueError, "a state ends before the one before, or is too long");
-    else if (spans_fit(ends, ends, count, 0, states.len)) {
-        Py_ssize_t fixed = before.len + 4 + after.len;
-        Py_ssize_t used = count ? (Py_ssize_t)ends[count - 1] : 0;
-        result = PyByteArray_FromStringAndSize(NULL, count * fixed + used);
-        if (result) {
-            unsigned char *out = (unsigned char *)PyByteArray_AS_STRING(result);
-            const unsigned char *state = states.buf;
-            Py_BEGIN_ALLOW_THREADS
-            int64_t from = 0;
-            for (Py_ssize_t i = 0; i < count; i++) {
-                uint32_t size = (uint32_t)(ends[i] - from);
-                memcpy(out, before.buf, (size_t)before.len);
-                out += before.len;
-                out[0] = (unsigned char)(size >> 24);
-                out[1] = (unsigned char)(size >> 16);
-                out[2] = (unsigned char)(size >> 8);
-                out[3] = (unsigned char)size;
-                memcpy(out + 4, state + from, size);
-                out += 4 + size;
-                memcpy(out, after.buf, (size_t)after.len);
-                out += after.len;
-                from = ends[i];
-            }
-            Py_END_ALLOW_THREADS
-        }
+    states = PySequence_Tuple(sequence);
+    if (states) {
+        count = PyTuple_GET_SIZE(states);
+        views = PyMem_Malloc((size_t)(count ? count : 1) * sizeof *views);
+        if (!views)
+            PyErr_NoMemory();
     }
+    /* Each state's buffer is held until the copy is done: none can move or be freed meanwhile. */
+    for (; views && held < count; held++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(states, held), &views[held], PyBUF_SIMPLE) < 0)
+            break;
+        if (views[held].len > INT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "state %zd is too long", held);
+            PyBuffer_Release(&views[held]);
+            break;
+        }
+        total += before.len + 4 + views[held].len + after.len;
+    }
+    if (views && held == count)
+        result = PyByteArray_FromStringAndSize(NULL, total);
+    if (result) {
+        unsigned char *out = (unsigned char *)PyByteArray_AS_STRING(result);
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < count; i++) {
+            uint32_t size = (uint32_t)views[i].len;
+            memcpy(out, before.buf, (size_t)before.len);
+            out += before.len;
+            out[0] = (unsigned char)(size >> 24);
+            out[1] = (unsigned char)(size >> 16);
+            out[2] = (unsigned char)(size >> 8);
+            out[3] = (unsigned char)size;
+            memcpy(out + 4, views[i].buf, size);
+            out += 4 + size;
+            memcpy(out, after.buf, (size_t)after.len);
+            out += after.len;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t i = 0; i < held; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    Py_XDECREF(states);
     PyBuffer_Release(&after);
     PyBuffer_Release(&before);
-    PyBuffer_Release(&ends_buf);
-    PyBuffer_Release(&states);
     return result;
 }
 

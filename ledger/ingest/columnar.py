@@ -239,7 +239,8 @@ class BlockPreparer:
                        _DIGEST_PLACEHOLDER, direct) if encounters else
             _taken_sql("decision", "$head", _DIGEST_COLUMNS + ", ref, name", _DIGEST_PLACEHOLDER,
                        direct))
-        self.framed_sql = (f"SELECT line, state, name, payload_size, effective_size"
+        self.framed_sql = (f"SELECT line, state, octet_length(state) AS size, name, "
+                           f"payload_size, effective_size"
                            f"{', patient' if encounters else ', ref'} FROM ({framed_taken})")
         self.lines_stage = f"CREATE OR REPLACE TEMP TABLE {lines_name} AS {lines}"
         self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE {encoded_name} AS {encoded}"
@@ -297,12 +298,11 @@ class BlockPreparer:
 
     def _framed(self, framed: dict[str, np.ndarray], bad: list[prepare.Bad]) -> Framed:
         """The block of the framing query's result (``framed_sql``), with its bad rows."""
-        states, state_ends = _joined(framed["state"])
-        rows, ends = store.frame_states(states, state_ends, self.topic)
+        rows, ends = store.frame_states(framed["state"], self.topic)
         hashing.fill_uuid5(rows, store.framed_id_offsets(ends), domain.NAMESPACE,
                            _ID_PREFIX.encode(), *_joined(framed["name"]))
         digests = PendingDigests.of(self.state_prefix, self.topic == RECORDED, ends,
-                                    np.diff(state_ends, prepend=0), framed["payload_size"],
+                                    framed["size"], framed["payload_size"],
                                     framed["effective_size"])
         if self.topic == DECIDED:
             # Decisions: the digests now, as they are compared with those recorded.

@@ -54,8 +54,7 @@ def _writer(position: int, link: bytes) -> tuple[EventWriter, _Recorder]:
 
 def _framed(events: list[NewEvent]) -> tuple[bytearray, np.ndarray]:
     """The events framed with ``frame_states``, their ids filled in as the preparer fills them."""
-    rows, ends = store.frame_states(b"".join(e.state for e in events),
-                                    np.cumsum([len(e.state) for e in events]), TOPIC)
+    rows, ends = store.frame_states([e.state for e in events], TOPIC)
     ids = np.frombuffer(b"".join(bytes(e.originator_id) for e in events), np.uint8)
     np.frombuffer(rows, np.uint8)[store.framed_id_offsets(ends)[:, None] + np.arange(16)] = (
         ids.reshape(-1, 16))
@@ -97,16 +96,23 @@ def test_the_chain_of_framed_rows_is_the_chain_verify_recomputes() -> None:
 @settings(max_examples=40, deadline=None)
 @given(states=st.lists(st.binary(max_size=300), max_size=40))
 def test_the_python_framing_is_the_native_framing(states: list[bytes]) -> None:
-    joined, ends = b"".join(states), np.cumsum([len(s) for s in states], dtype=np.int64)
-    framed = store.frame_states(joined, ends, TOPIC)
+    handed = np.empty(len(states), dtype=object)  # as DuckDB hands them: bytearrays
+    for i, state in enumerate(states):
+        handed[i] = bytearray(state)
+    framed = store.frame_states(handed, TOPIC)
     saved = native.loops
     native.loops = None
     try:
-        python = store.frame_states(joined, ends, TOPIC)
+        python = store.frame_states(states, TOPIC)
     finally:
         native.loops = saved
     assert framed[0] == python[0] and list(framed[1]) == list(python[1])
     assert [s for _, s in store.framed_events(*python, TOPIC)] == states
+
+
+def test_framing_refuses_a_state_that_is_not_bytes() -> None:
+    with pytest.raises(TypeError):
+        store.frame_states([b"{}", "{}"], TOPIC)
 
 
 def test_rows_not_framed_by_frame_states_are_refused() -> None:
