@@ -1,4 +1,4 @@
-"""The native SHA-256 loops (``ledger/_blocks.c``) give the bytes of their Python reference, and
+"""The native hash loops (``ledger/_blocks.c``) give the bytes of their Python reference, and
 the chain's links are ``ledger.audit.chain``'s.
 
 The install builds the native module on this machine's kind; its tests are skipped only where it
