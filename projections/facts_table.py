@@ -183,8 +183,9 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
             c.close()
     with conn.transaction():
         conn.execute("LOCK TABLE projection_tracking IN EXCLUSIVE MODE")
-        conn.execute(_into(_INSERT_VOIDS, "rebuild_fact_versions").replace(
-            "FROM encounter_fact_versions v", "FROM rebuild_fact_versions v"),
+        versions = _STAGING["encounter_fact_versions"]
+        conn.execute(_into(_INSERT_VOIDS, versions).replace(
+            "FROM encounter_fact_versions v", f"FROM {versions} v"),
             {"after": 0, "upto": upto, "topic": get_topic(domain.Encounter.Voided)})
         conn.execute("DROP VIEW IF EXISTS encounter_facts")
         conn.execute(f"DROP TABLE {', '.join(_STAGING)}")

@@ -234,14 +234,12 @@ class BlockPreparer:
         # against 5.6 (0.17 s in the kernel against 0.64).
         pending_encoded = kind_sql(ctx, pending=True)[0][1][1]
         direct = f"({pending_encoded.replace(f'FROM {lines_name}', f'FROM ({lines})')})"
-        framed_taken = (
-            _taken_sql("facts", "$created", _DIGEST_COLUMNS + ", patient, name",
-                       _DIGEST_PLACEHOLDER, direct) if encounters else
-            _taken_sql("decision", "$head", _DIGEST_COLUMNS + ", ref, name", _DIGEST_PLACEHOLDER,
-                       direct))
-        self.framed_sql = (f"SELECT line, state, octet_length(state) AS size, name, "
-                           f"payload_size, effective_size"
-                           f"{', patient' if encounters else ', ref'} FROM ({framed_taken})")
+        field, prefix, carried = (("facts", "$created", "patient") if encounters
+                                  else ("decision", "$head", "ref"))
+        framed_taken = _taken_sql(field, prefix, f"{_DIGEST_COLUMNS}, name, {carried}",
+                                  _DIGEST_PLACEHOLDER, direct)
+        self.framed_sql = (f"SELECT line, state, name, payload_size, effective_size, {carried} "
+                           f"FROM ({framed_taken})")
         self.lines_stage = f"CREATE OR REPLACE TEMP TABLE {lines_name} AS {lines}"
         self.encoded_stage = f"CREATE OR REPLACE TEMP TABLE {encoded_name} AS {encoded}"
         self.framed_params, self.encoded_params, self.taken_params = (
@@ -301,9 +299,9 @@ class BlockPreparer:
         rows, ends = store.frame_states(framed["state"], self.topic)
         hashing.fill_uuid5(rows, store.framed_id_offsets(ends), domain.NAMESPACE,
                            _ID_PREFIX.encode(), *_joined(framed["name"]))
-        digests = PendingDigests.of(self.state_prefix, self.topic == RECORDED, ends,
-                                    framed["size"], framed["payload_size"],
-                                    framed["effective_size"])
+        digests = PendingDigests.of(self.state_prefix, self.topic == RECORDED,
+                                    store.framed_state_spans(ends, self.topic)[0],
+                                    framed["payload_size"], framed["effective_size"])
         if self.topic == DECIDED:
             # Decisions: the digests now, as they are compared with those recorded.
             digests.fill(rows)
@@ -558,14 +556,14 @@ class PendingDigests(NamedTuple):
     gap: int
 
     @classmethod
-    def of(cls, prefix: str, facts: bool, ends: np.ndarray, sizes: np.ndarray,
-           payload_sizes: np.ndarray, effective_sizes: np.ndarray) -> PendingDigests:
-        """Where the payloads are, from the rows' ends, their states' sizes, and the sizes of
-        each state's payload and effective time (a state starts with ``prefix``, then the
-        effective time, then the payload, facts or decision, as ``_taken_sql`` writes it)."""
+    def of(cls, prefix: str, facts: bool, state_starts: np.ndarray, payload_sizes: np.ndarray,
+           effective_sizes: np.ndarray) -> PendingDigests:
+        """Where the payloads are, from where the states start, and the sizes of each state's
+        payload and effective time (a state starts with ``prefix``, then the effective time,
+        then the payload, facts or decision, as ``_taken_sql`` writes it)."""
         keys = _FACTS if facts else _DECISION
-        starts = (ends - store.FRAMED_TAIL - sizes + len(prefix.encode("utf-8"))
-                  + len(keys.effective) + effective_sizes + len(keys.payload))
+        starts = (state_starts + len(prefix.encode("utf-8")) + len(keys.effective)
+                  + effective_sizes + len(keys.payload))
         return cls(starts, starts + payload_sizes, len(keys.digest))
 
     def fill(self, rows: bytearray, first: int = 0, last: int | None = None) -> None:
