@@ -58,7 +58,7 @@ def synth(
     bad_rows: Annotated[int, typer.Option(
         help="Deliberately bad rows spread through encounters.csv (bad date, unknown origin, "
              "negative amount, missing value, malformed RPPS; each kind at least once from "
-             "5).")] = 0,
+             "5), and as many through each of the corrections and decisions files.")] = 0,
     corrections: Annotated[float, typer.Option(
         help="Share of encounters given a corrected version in encounters_corrections.csv.")]
     = 0.01,
@@ -81,6 +81,7 @@ def synth(
             task = progress.add_task("rows", total=total)
             result = generate(out, associations=associations, start=first, end=last,
                               encounters=encounters, seed=seed, bad_rows=bad_rows,
+                              bad_other_rows=bad_rows,
                               corrections=corrections, voids=voids,
                               on_progress=lambda done: progress.update(task, completed=done))
         seconds = time.perf_counter() - began
@@ -102,12 +103,17 @@ def summary(result: SynthResult, seconds: float) -> str:
         f"{result.encounters_path}: {result.rows} rows ({result.encounters} encounters, "
         f"{bad} bad{f': {kinds}' if kinds else ''})",
         f"{result.corrections_path}: {result.corrections + result.voids} rows "
-        f"({result.corrections} corrections, {result.voids} voids)",
+        f"({result.corrections} corrections, {result.voids} voids"
+        f"{_bad(result.bad_corrections)})",
         f"{result.decisions_path}: {result.decisions} decisions ({result.rejections} with "
-        f"rejected codes)",
+        f"rejected codes{_bad(result.bad_decisions)})",
         f"{len(result.associations)} associations: " + _codes(result),
         f"written in {seconds:.1f} s ({rate:,.0f} rows/s); synthetic data, no real person",
     ])
+
+
+def _bad(made: dict[str, int]) -> str:
+    return f", {sum(made.values())} bad" if made else ""
 
 
 def _codes(result: SynthResult, shown: int = 8) -> str:

@@ -29,7 +29,6 @@ the main thread writes the previous one to PostgreSQL.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
 from collections.abc import Callable, Sequence
@@ -43,30 +42,34 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from ledger import domain, hashing, lookups, pseudonym, store
-from ledger.ingest import prepare
-from ledger.ingest.values import ParisYear, paris_years
+from ledger.ingest import prepare, reader
+from ledger.ingest.values import INVISIBLE_RANGES, ParisYear, paris_years
 
 _NOT_TEXT = r"\x00-\x20\"\\\x7f"
 #: Characters ``str.strip`` removes besides the ASCII ones (a text cell must not start or end
 #: with one, and we keep them out of cells altogether so that DuckDB's ``trim`` agrees).
 _UNICODE_SPACES = r"\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
-_DATETIME = r"(\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4})[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?"
-_DATE = r"(\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4})"
+#: The invisible characters ``values.parse_text`` refuses: such a line goes row by row.
+_INVISIBLE = "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in INVISIBLE_RANGES)
+# Years 20xx only (``values.FIRST_YEAR``-``LAST_YEAR``); RE2's \d is ASCII only, as ``values``'.
+_DATETIME = r"(20\d{2}-\d{2}-\d{2}|\d{2}/\d{2}/20\d{2})[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?"
+_DATE = r"(20\d{2}-\d{2}-\d{2}|\d{2}/\d{2}/20\d{2})"
 _CODE = r"[A-Za-z][A-Za-z0-9]{0,7}"
 _FLAG = r"((?i)0|1|false|true|non|oui|n|o|no|yes|y)?"
 FLAGS_TRUE = ("1", "true", "oui", "o", "yes", "y")
+#: Longer lines are left to the row-by-row path (whose CSV reader bounds a field's length).
+MAX_LINE_BYTES = 65536
 
 
 def _shapes(separator: str) -> dict[str, str]:
     """Each column's cell pattern (spaces around the value allowed, as ``strip`` removes them)."""
     sep = _re_escape(separator)
-    ascii_word = rf"[^{_NOT_TEXT}{sep}\x{{80}}-\x{{10ffff}}]"
-    word = rf"[^{_NOT_TEXT}{sep}{_UNICODE_SPACES}]"
+    word = rf"[^{_NOT_TEXT}{sep}{_UNICODE_SPACES}{_INVISIBLE}]"
     text, optional_text = rf" *{word}( *{word})* *", rf"( *{word})* *"
     codes = rf"{_CODE}( *\+ *{_CODE})*"
     money = r" *\d{1,9}([.,]\d{1,2})? *"
     return {
-        "association": rf" *{ascii_word}( *{ascii_word})* *",
+        "association": r" *[A-Za-z0-9][A-Za-z0-9_-]{0,31} *",
         "encounter_ref": text,
         "regulation_origin": r" *((?i)SAS|SOS|C15|NONE) *",
         "regulated_at": rf" *({_DATETIME})? *",
@@ -318,10 +321,9 @@ class BlockPreparer:
         """Lines the fast path did not take, prepared row by row (blank ones skipped)."""
         others: list[Taken | prepare.Good | prepare.Bad] = []
         for line, raw in handed_back:
-            fields = next(csv.reader([raw + "\n"], delimiter=self.ctx.separator,
-                                     strict=False), [])
-            if fields and any(f.strip() for f in fields):
-                others.extend(prepare.prepare(self.ctx, [(line, fields)]))
+            record = reader.parse_record(line, raw + "\n", self.ctx.separator)
+            if record is not None:
+                others.extend(prepare.prepare(self.ctx, [record]))
         return others
 
 
@@ -377,7 +379,8 @@ def _stages(ctx: prepare.RowContext, columns: Sequence[str]) -> tuple[tuple[str,
     cells = {c: (f"{'upper' if c == 'association' else ''}(f[{position[c]}])"
                  if c in position else "''") for c in columns}
     lines = f"""
-        SELECT line, raw, regexp_full_match(raw, {_q(line_shape)}) AS ok
+        SELECT line, raw, strlen(raw) <= {MAX_LINE_BYTES} AND regexp_full_match(raw, {_q(line_shape)})
+                          AS ok
         FROM (SELECT unnest(l) AS raw,
                      CAST(generate_subscripts(l, 1) + $base - 1 AS BIGINT) AS line
               FROM (SELECT string_split($text, chr(10)) AS l))

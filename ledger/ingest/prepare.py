@@ -61,21 +61,21 @@ def pseudonymised_text(ctx: RowContext, fields: list[str], pseudonymise: Pseudon
     return out.getvalue()
 
 
-def prepare(ctx: RowContext, rows: Iterable[tuple[int, list[str]]]) -> list[Good | Bad]:
-    """Prepare a chunk of rows; see the module docstring."""
+def prepare(ctx: RowContext, rows: Iterable[reader.Record]) -> list[Good | Bad]:
+    """Prepare a chunk of records; see the module docstring."""
     pseudonymise = Pseudonymiser(ctx.key)
     encounters = ctx.kind == "encounters"
     parse = RowParser(ENCOUNTER_SCHEMA if encounters else DECISION_SCHEMA, list(ctx.header))
     width = len(ctx.header)
     has_extra = any(h not in ctx.known_columns for h in ctx.header)
     out: list[Good | Bad] = []
-    for line, fields in rows:
-        if fields and fields[0].startswith(reader.BAD_LINE_MARK):
-            fields = [fields[0][len(reader.BAD_LINE_MARK):], *fields[1:]]
-            out.append(Bad(line, [(None, "line is not valid UTF-8 (Windows-1252 bytes in a "
-                                         "UTF-8 file?)")],
+    for record in rows:
+        if isinstance(record, reader.Unreadable):
+            fields = record.text.rstrip("\r\n").split(ctx.separator)
+            out.append(Bad(record.line, [(None, record.reason)],
                            pseudonymised_text(ctx, fields, pseudonymise)))
             continue
+        line, fields = record
         if len(fields) != width:
             out.append(Bad(line, [(None, f"row has {len(fields)} fields, the header has {width}")],
                            pseudonymised_text(ctx, fields, pseudonymise)))

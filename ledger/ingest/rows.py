@@ -32,55 +32,41 @@ def _choice(allowed: frozenset[str], case: Callable[[str], str]) -> Parser:
     return parse
 
 
-def _year(text: str) -> int:
-    try:
-        year = int(text.strip())
-    except ValueError:
-        raise ValueError(f"not a year: {text.strip()!r}") from None
-    if not 1890 <= year <= 2100:
-        raise ValueError(f"not a birth year: {year}")
-    return year
+def _birth_year(text: str) -> int:
+    return values.parse_year(text, 1890, 2100)
 
 
 def _status(text: str) -> str:
     return _choice(STATUSES, str.lower)(text) if text.strip() else "active"
 
 
-def _upper(text: str) -> str:
-    return text.strip().upper()
-
-
-def _strip(text: str) -> str:
-    return text.strip()
-
-
 # (column, required, parser). Optional columns give None (flags: False) when empty or absent.
 ENCOUNTER_SCHEMA: tuple[tuple[str, bool, Parser], ...] = (
-    ("association", True, _upper),
-    ("encounter_ref", True, _strip),
+    ("association", True, values.parse_association),
+    ("encounter_ref", True, values.parse_text),
     ("regulation_origin", True, _choice(ORIGINS, str.upper)),
     ("regulated_at", False, values.parse_datetime),
     ("performed_at", True, values.parse_datetime),
     ("act", True, _choice(ACTS, str.lower)),
-    ("patient_ref", True, _strip),
-    ("patient_birth_year", False, _year),
+    ("patient_ref", True, values.parse_text),
+    ("patient_birth_year", False, _birth_year),
     ("doctor_rpps", True, values.parse_rpps),
     ("treating_doctor", False, values.parse_flag),
     ("pdsa", False, values.parse_flag),
     ("billed_codes", True, values.parse_codes),
     ("billed_amount", True, values.parse_money),
-    ("invoice_ref", False, _strip),
+    ("invoice_ref", False, values.parse_text),
     ("status", False, _status),
 )
 
 DECISION_SCHEMA: tuple[tuple[str, bool, Parser], ...] = (
-    ("association", True, _upper),
-    ("encounter_ref", True, _strip),
+    ("association", True, values.parse_association),
+    ("encounter_ref", True, values.parse_text),
     ("decided_at", True, values.parse_date),
     ("paid_amount", True, values.parse_money),
     ("paid_codes", False, values.parse_codes),
     ("rejected_codes", False, values.parse_codes),
-    ("reason", False, _strip),
+    ("reason", False, values.parse_text),
 )
 
 _EMPTY = {"treating_doctor": False, "pdsa": False, "paid_codes": (), "rejected_codes": (),

@@ -14,18 +14,30 @@ from typing import NamedTuple
 
 from projections.facts import PARIS
 
+# Digits are ASCII only (re.ASCII): other scripts' digits are refused, not read as numbers.
 _DT = re.compile(
     r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})|(?P<d2>\d{2})/(?P<m2>\d{2})/(?P<y2>\d{4}))"
     r"[T ](?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?\s*$"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?\s*$", re.ASCII
 )
 _DATE = re.compile(
-    r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})|(?P<d2>\d{2})/(?P<m2>\d{2})/(?P<y2>\d{4}))\s*$"
+    r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})|(?P<d2>\d{2})/(?P<m2>\d{2})/(?P<y2>\d{4}))\s*$",
+    re.ASCII,
 )
-_MONEY = re.compile(r"^-?\d{1,9}(?:[.,]\d{1,2})?$")
+_MONEY = re.compile(r"^-?\d{1,9}(?:[.,]\d{1,2})?$", re.ASCII)
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
-_RPPS = re.compile(r"^\d{11}$")
+_RPPS = re.compile(r"^\d{11}$", re.ASCII)
+_YEAR = re.compile(r"^\d{4}$", re.ASCII)
+_ASSOCIATION = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 CENT = Decimal("0.01")
+#: The years a date or time of an export may fall in (a birth year has its own range).
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+#: Invisible format characters (soft hyphen, zero-width spaces and joiners, direction marks, the
+#: BOM): refused inside a text cell, where they would make two equal-looking values differ.
+INVISIBLE_RANGES = ((0x00AD, 0x00AD), (0x061C, 0x061C), (0x180E, 0x180E), (0x200B, 0x200F),
+                    (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF))
+_INVISIBLE = re.compile("[" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES)
+                        + "]")
 
 
 @lru_cache(maxsize=1 << 17)
@@ -52,6 +64,11 @@ def _fixed(offset: timedelta) -> timezone:
     return timezone(offset)
 
 
+def _in_years(text: str, year: str) -> None:
+    if not FIRST_YEAR <= int(year) <= LAST_YEAR:
+        raise ValueError(f"{text.strip()!r}: the year is outside {FIRST_YEAR}-{LAST_YEAR}")
+
+
 def parse_datetime(text: str) -> datetime:
     """A timezone-aware datetime; a naive time is Paris time, DST-ambiguous ones are refused."""
     m = _DT.match(text)
@@ -60,6 +77,7 @@ def parse_datetime(text: str) -> datetime:
             f"not a date-time: {text.strip()!r} (expected YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM)"
         )
     y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
+    _in_years(text, y)
     tz = m["tz"]
     if not tz:
         try:
@@ -100,6 +118,7 @@ def parse_date(text: str) -> date:
     if not m:
         raise ValueError(f"not a date: {text.strip()!r} (expected YYYY-MM-DD or DD/MM/YYYY)")
     y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
+    _in_years(text, y)
     try:
         return date(int(y), int(mo), int(d))
     except ValueError as exc:
@@ -117,7 +136,7 @@ def parse_money(text: str) -> Decimal:
         raise ValueError(f"not an amount: {text.strip()!r}") from None
     if value < 0:
         raise ValueError(f"negative amount: {text.strip()!r}")
-    return value.quantize(CENT)
+    return abs(value).quantize(CENT)  # abs: -0 is read as 0.00
 
 
 def parse_codes(text: str) -> tuple[str, ...]:
@@ -135,6 +154,37 @@ def parse_flag(text: str) -> bool:
     if value in ("1", "true", "oui", "o", "yes", "y"):
         return True
     raise ValueError(f"not a 0/1 flag: {text.strip()!r}")
+
+
+def parse_year(text: str, first: int, last: int) -> int:
+    """A year of four ASCII digits within [first, last]."""
+    value = text.strip()
+    if not _YEAR.match(value):
+        raise ValueError(f"not a year: {value!r}")
+    year = int(value)
+    if not first <= year <= last:
+        raise ValueError(f"not a year between {first} and {last}: {year}")
+    return year
+
+
+def parse_text(text: str) -> str:
+    """A text cell, stripped; refused if it holds an invisible character (the value is not
+    quoted: it may be a patient identifier)."""
+    value = text.strip()
+    if not value.isascii():
+        found = _INVISIBLE.search(value)
+        if found:
+            raise ValueError(f"holds an invisible character U+{ord(found.group()):04X}")
+    return value
+
+
+def parse_association(text: str) -> str:
+    """An association code: ASCII letters, digits, '-' or '_', upper-cased (``SOS-75``)."""
+    value = text.strip().upper()
+    if not _ASSOCIATION.match(value):
+        raise ValueError("not an association code: 1 to 32 letters A-Z, digits, '-' or '_', "
+                         "starting with a letter or digit (e.g. SOS-75)")
+    return value
 
 
 def parse_rpps(text: str) -> str:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ledger.synth.activity import AssociationWriter, Calendar, Counts
-from ledger.synth.bad import BadRowPlan, corrupt
+from ledger.synth.bad import (
+    CORRECTION_KINDS,
+    DECISION_KINDS,
+    BadRowPlan,
+    corrupt,
+    corrupt_decision,
+    insert_bad_rows,
+)
 from ledger.synth.profile import (
     EARLIEST,
     AssociationProfile,
@@ -51,6 +58,8 @@ class SynthResult:
         decisions: Rows of ``decisions.csv``.
         rejections: Decisions rejecting at least one code.
         associations: The synthetic associations' profiles.
+        bad_corrections: Deliberately bad rows in the corrections file, by kind.
+        bad_decisions: Deliberately bad rows in ``decisions.csv``, by kind.
     """
 
     encounters_path: Path
@@ -64,6 +73,8 @@ class SynthResult:
     decisions: int
     rejections: int
     associations: tuple[AssociationProfile, ...]
+    bad_corrections: dict[str, int] = field(default_factory=dict)
+    bad_decisions: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready summary (paths as strings, profiles without their doctors' numbers)."""
@@ -75,6 +86,8 @@ class SynthResult:
             "bad_rows": sum(self.bad_rows.values()), "bad_row_kinds": self.bad_rows,
             "corrections": self.corrections, "voids": self.voids,
             "decisions": self.decisions, "rejections": self.rejections,
+            "bad_corrections": sum(self.bad_corrections.values()),
+            "bad_decisions": sum(self.bad_decisions.values()),
             "associations": [{"code": a.code, "doctors": len(a.doctors),
                               "visit_share": round(a.visit_share, 3),
                               "sas_resumed": a.sas_resumed and a.sas_resumed.isoformat()}
@@ -118,7 +131,7 @@ def planned_rows(*, associations: int, start: date, end: date, encounters: int |
 
 def generate(out_dir: Path, *, associations: int, start: date, end: date,
              encounters: int | None = None, seed: int = 0, bad_rows: int = 0,
-             corrections: float = 0.01, voids: float = 0.002,
+             corrections: float = 0.01, voids: float = 0.002, bad_other_rows: int = 0,
              on_progress: Callable[[int], None] | None = None) -> SynthResult:
     """Write deterministic synthetic exports in the canonical format (streamed).
 
@@ -139,6 +152,8 @@ def generate(out_dir: Path, *, associations: int, start: date, end: date,
             once when 5 or more).
         corrections: Share of encounters with a corrected version in the corrections file.
         voids: Share of encounters voided in the corrections file.
+        bad_other_rows: Deliberately bad rows spread through each of the corrections and the
+            decisions files (after the good rows are written).
         on_progress: Called with the number of rows written to ``encounters.csv`` so far
             (every 10,000 rows or so, and at the end).
 
@@ -179,6 +194,10 @@ def generate(out_dir: Path, *, associations: int, start: date, end: date,
             writer.write(size, weights, enc, corr, dec, counts, progress)
         if not math.isinf(bad.next_at):  # no good row to follow: bad rows at the end
             enc.writelines(_template_bad_rows(bad, profiles[0], start, counts.good))
+    if bad_other_rows < 0:
+        raise ValueError("bad_other_rows must not be negative")
+    bad_corrections = insert_bad_rows(paths[1], bad_other_rows, CORRECTION_KINDS, corrupt)
+    bad_decisions = insert_bad_rows(paths[2], bad_other_rows, DECISION_KINDS, corrupt_decision)
     made = sum(bad.made.values())
     if on_progress is not None:
         on_progress(counts.good + made)
@@ -186,7 +205,8 @@ def generate(out_dir: Path, *, associations: int, start: date, end: date,
         encounters_path=paths[0], corrections_path=paths[1], decisions_path=paths[2],
         rows=counts.good + made, encounters=counts.good, bad_rows=dict(bad.made),
         corrections=counts.corrections, voids=counts.voids, decisions=counts.decisions,
-        rejections=counts.rejections, associations=tuple(profiles))
+        rejections=counts.rejections, associations=tuple(profiles),
+        bad_corrections=bad_corrections, bad_decisions=bad_decisions)
 
 
 def _template_bad_rows(bad: BadRowPlan, profile: AssociationProfile, day: date, good: int

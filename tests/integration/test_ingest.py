@@ -180,3 +180,27 @@ def test_a_decisions_file_settles_the_events_table_first_when_that_pays(
          "paid_amount": "25,00", "paid_codes": "G"} for r in refs]), pseudo)
     assert (report.decided, report.quarantined) == (300, [])
     assert all_visible_pages(conn) > 0
+
+
+def test_synthetic_bad_rows_in_every_file_are_quarantined_not_fatal(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    """Bad rows in the corrections and decisions files too (a bad decision row once crashed
+    the ingest: a ``Bad`` row is a tuple, and was taken for an unknown encounter's)."""
+    from datetime import date
+
+    from ledger.synth import generate
+    from ledger.synth.bad import CORRECTION_KINDS, DECISION_KINDS
+
+    data = generate(tmp_path, associations=2, start=date(2023, 1, 1), end=date(2023, 6, 30),
+                    encounters=3000, seed=5, bad_rows=5, bad_other_rows=12)
+    assert set(data.bad_corrections) == set(CORRECTION_KINDS)
+    assert set(data.bad_decisions) == set(DECISION_KINDS)
+    expected = {data.encounters_path: 5, data.corrections_path: 12, data.decisions_path: 12}
+    for path, bad in expected.items():
+        for accelerate in (True, False):  # the fast path and the row-by-row one
+            report = ingest_file(conn, path, pseudo, accelerate=accelerate)
+            assert len({p.line for p in report.quarantined}) == bad, (path.name, accelerate)
+            assert all(p.reason and p.line > 1 for p in report.quarantined)
+    decided = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE topic LIKE %s",
+                           ("%Decided",)).fetchone()[0]
+    assert decided == data.decisions

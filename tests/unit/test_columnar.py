@@ -86,13 +86,14 @@ def _times() -> st.SearchStrategy[str]:
     formatted = st.builds(lambda t, f: t.strftime(f), st.one_of(moments, near_change), formats)
     odd = st.sampled_from(["", "31/02/2023 10:00", "2023-01-01 24:00", "2023-13-01 10:00",
                            "2023-01-01 10:00Z", "01/01/0001 00:00", "\u0661\u0662/01/2023 10:00",
-                           "2023-06-01\t10:00", "1/1/2023 10:00"])
+                           "2023-06-01\t10:00", "1/1/2023 10:00", "9999-12-31 10:00",
+                           "31/12/1999 23:59", "01/01/2100 00:00"])
     return st.one_of(formatted, odd)
 
 
 def _text(*extra: str) -> st.SearchStrategy[str]:
     alphabet = st.sampled_from(["A", "z", "0", "-", " ", "é", "\u00a0", "\t", "\\", "/", "\u2003",
-                                "Ω", "_", "\x1f", *extra])
+                                "Ω", "_", "\x1f", "\ufeff", "\u200b", *extra])
     return st.text(alphabet, max_size=6)
 
 
@@ -107,7 +108,8 @@ def _cells() -> dict[str, st.SearchStrategy[str]]:
                       st.decimals(0, 10**9, places=2).map(str))
     return {
         "association": st.one_of(st.sampled_from(["SOS-75", " sos-13 ", "SOS 69", "", "SOS-é",
-                                                  "SOS\u00a0", "ß"]), _text()),
+                                                  "SOS\u00a0", "ß", "=cmd|' /C calc'!A0", "-75",
+                                                  "SOS_2A", "S" * 33, "\u0661\u0662"]), _text()),
         "encounter_ref": st.one_of(st.just("E-2023-0000001"), _text()),
         "regulation_origin": st.sampled_from(["SOS", "sas", "C15", "NONE", "none", "XYZ", "",
                                               " SAS "]),

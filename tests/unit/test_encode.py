@@ -15,7 +15,7 @@ from ledger.ingest.rows import ENCOUNTER_COLUMNS, ENCOUNTER_SCHEMA, parse_row
 from ledger.persistence import PydanticMapper, event_state
 from projections.facts import PARIS
 
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=";\n\r\x00"),
+text = st.text(st.characters(blacklist_categories=("Cs", "Cf"), blacklist_characters=";\n\r\x00"),
                min_size=1, max_size=12).filter(lambda s: s.strip() != "")
 moments = st.datetimes(min_value=datetime(2017, 1, 1), max_value=datetime(2026, 12, 31))
 

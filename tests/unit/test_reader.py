@@ -32,9 +32,9 @@ def test_utf8_file_with_one_cp1252_line_marks_it(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_bytes("a;b\nx;é\n".encode() + "y;è\n".encode("cp1252") + b"z;w\n")
     scan = reader.scan(path)
-    assert scan.encoding == "utf-8" and scan.bad_lines == {3}
+    assert scan.encoding == "utf-8" and scan.bad_lines == {3: reader.NOT_UTF8}
     rows = list(reader.read_rows(scan).rows)
-    assert rows[1][0] == 3 and rows[1][1][0].startswith(reader.BAD_LINE_MARK)
+    assert rows[1] == reader.Unreadable(3, reader.NOT_UTF8, "y;è\n")
     assert rows[2] == (4, ["z", "w"])
 
 
@@ -126,5 +126,79 @@ def test_scan_by_blocks_learns_what_a_line_by_line_pass_learns(
             assert bad and nonascii == 0 and cp1252_bad  # neither UTF-8 nor Windows-1252
             return
     assert (got.sha256, got.bom, got.lines) == (sha, bom, count)
-    assert got.bad_lines == (bad if nonascii or not bad else set())
+    assert set(got.bad_lines) == (bad if nonascii or not bad else set())
     assert got.encoding == ("cp1252" if bad and nonascii == 0 else "utf-8")
+
+
+def _records_of(path: Path) -> list[reader.Record]:
+    return list(reader.read_rows(reader.scan(path)).rows)
+
+
+def test_a_bare_cr_in_an_unquoted_field_quarantines_that_record_only(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"a;b\n1;x\ry\n2;z\n3;\"q\rr\"\n")
+    rows = _records_of(path)
+    assert rows[0] == reader.Unreadable(2, rows[0].reason, "1;x\ry\n")  # type: ignore[union-attr]
+    assert "line break (CR)" in rows[0].reason  # type: ignore[union-attr]
+    assert rows[1:] == [(3, ["2", "z"]), (4, ["3", "q\rr"])]
+
+
+def test_a_field_over_the_csv_limit_quarantines_that_record_only(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    huge = "h" * 200_000
+    path.write_text(f'a;b\n1;"{huge}"\n2;z\n3;{huge}\n4;w\n', encoding="utf-8")
+    rows = _records_of(path)
+    assert isinstance(rows[0], reader.Unreadable) and rows[0].line == 2
+    assert "longer than" in rows[0].reason
+    assert rows[1] == (3, ["2", "z"])
+    assert isinstance(rows[2], reader.Unreadable) and rows[2].line == 4  # unquoted alike
+    assert rows[3] == (5, ["4", "w"])
+
+
+def test_an_unbalanced_quote_loses_only_its_line(tmp_path: Path) -> None:
+    lines = ["a;b"] + [f"{i};v{i}" for i in range(2, 40)]
+    lines[10] = '10;"never closed'
+    path = tmp_path / "e.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = _records_of(path)
+    bad = [r for r in rows if isinstance(r, reader.Unreadable)]
+    assert [(b.line, b.text) for b in bad] == [(11, '10;"never closed\n')]
+    assert "not closed within" in bad[0].reason
+    good = [r for r in rows if not isinstance(r, reader.Unreadable)]
+    assert [line for line, _ in good] == [n for n in range(2, 40) if n != 11]
+
+
+def test_a_nul_byte_quarantines_its_line_not_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"a;b\n1;x\n2;\x00y\n3;z\n")
+    scan = reader.scan(path)
+    assert scan.bad_lines == {3: reader.NUL_BYTE}
+    rows = list(reader.read_rows(scan).rows)
+    assert rows == [(2, ["1", "x"]), reader.Unreadable(3, reader.NUL_BYTE, "2;y\n"), (4, ["3", "z"])]
+
+
+def test_a_nul_byte_in_the_header_still_rejects_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"a;\x00b\n1;x\n")
+    with pytest.raises(InputFileError):
+        reader.scan(path)
+
+
+quote_lines = st.lists(st.sampled_from(
+    ['x;"open', 'y;"one\nline"', 'z;plain', 'w;mid"quote', '"', '""', 'v;"a"";b"', 'u;"c"d',
+     "", 't;"two', 's;close"', 'r;"\r"']), min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=quote_lines, size=st.integers(1, 60))
+def test_blocks_cut_where_the_reader_cuts_whatever_the_quotes(
+        tmp_path_factory: pytest.TempPathFactory, lines: list[str], size: int) -> None:
+    path = tmp_path_factory.mktemp("quotes") / "q.csv"
+    path.write_text("a;b\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    scan = reader.scan(path)
+    whole = list(reader.read_rows(scan).rows)
+    got = [r for b in reader.blocks(scan, size) for r in reader.records(b.text, b.first_line, ";")]
+    assert got == whole
+    # Every line is accounted for: in a record read, or in an unreadable one.
+    first_lines = {r.line if isinstance(r, reader.Unreadable) else r[0] for r in whole}
+    assert first_lines <= set(range(2, scan.lines + 1))

@@ -62,3 +62,47 @@ def test_codes_and_flags() -> None:
         values.parse_flag("2")
     with pytest.raises(ValueError):
         values.parse_rpps("1234")
+
+
+class TestDoubtfulInputs:
+    """Values that look like numbers, dates or references but are not what they seem."""
+
+    @pytest.mark.parametrize("text", ["-0", "-0,00", "-0.0"])
+    def test_minus_zero_is_read_as_zero(self, text: str) -> None:
+        assert str(values.parse_money(text)) == "0.00"
+
+    @pytest.mark.parametrize("parse,text", [
+        (values.parse_money, "\u0662\u0665,\u0660\u0660"),
+        (values.parse_datetime, "\u0661\u0664/09/2023 10:00"),
+        (values.parse_date, "2023-09-\u0661\u0664"),
+        (values.parse_rpps, "\u0661" * 11),
+        (lambda t: values.parse_year(t, 1890, 2100), "\u0661\u0669\u0669\u0660"),
+    ])
+    def test_digits_of_other_scripts_are_refused(self, parse: object, text: str) -> None:
+        with pytest.raises(ValueError):
+            parse(text)  # type: ignore[operator]
+
+    @pytest.mark.parametrize("text", ["9999-12-31 10:00", "31/12/1999 23:00", "01/01/2100 00:00"])
+    def test_times_outside_the_years_of_the_ledger_are_refused(self, text: str) -> None:
+        with pytest.raises(ValueError, match="outside 2000-2099"):
+            values.parse_datetime(text)
+        with pytest.raises(ValueError, match="outside 2000-2099"):
+            values.parse_date(text[:10])
+
+    @pytest.mark.parametrize("text", ["E-1\ufeff", "\u200bP-1", "P\u200d1", "E\u00ad1"])
+    def test_invisible_characters_are_refused_without_quoting_the_value(self, text: str) -> None:
+        with pytest.raises(ValueError) as err:
+            values.parse_text(text)
+        assert "invisible character U+" in str(err.value)
+        assert text.strip() not in str(err.value)
+
+    @pytest.mark.parametrize("text,expected", [(" sos-75 ", "SOS-75"), ("SOS-2A", "SOS-2A"),
+                                               ("SOS_13", "SOS_13")])
+    def test_association_codes(self, text: str, expected: str) -> None:
+        assert values.parse_association(text) == expected
+
+    @pytest.mark.parametrize("text", ["=cmd|' /C calc'!A0", "+SOS", "-75", "@SUM(A1)", "SOS 75",
+                                      "SOS-é", "S" * 33, "\u0661\u0662"])
+    def test_association_codes_that_are_refused(self, text: str) -> None:
+        with pytest.raises(ValueError, match="not an association code"):
+            values.parse_association(text)
