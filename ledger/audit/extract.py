@@ -5,6 +5,11 @@
 described in ``ledger/audit/docs.md`` (a folder, or a zip): manifest, full event histories with
 provenance, explanations, totals, Merkle inclusion proofs tied to the chain head, the rule sets'
 canonical content, a PDF report and a README. It never contains another association's data.
+
+All or nothing: the bundle is written into a ``.audit-*`` folder beside the target and renamed
+onto it at the end, in the same step as its digest is recorded in ``claims_chain_digests``; a
+failure removes the temporary and records nothing (a killed process can leave only a ``.audit-*``
+folder, never a partial bundle or a digest of one).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any, Protocol
 
 from ledger.audit import bundle as b
 from ledger.audit.collect import Collected, ExtractError, StoredEventRecord, collect
+from ledger.audit.digest import insert_digest
 from ledger.audit.readme import readme_text
 from projections.facts import PARIS, EncounterFacts
 
@@ -111,45 +117,85 @@ def extract(
         now: the extract's time (default: the current time).
 
     Returns:
-        A ``BundleSummary``. Raises ``ExtractError`` (``ChainBrokenError`` when the chain does
-        not verify: no extract is issued from a tampered log).
+        A ``BundleSummary``; the extract's digest is recorded only once the bundle is in place.
+        Raises ``ExtractError`` (``ChainBrokenError`` when the chain does not verify: no extract
+        is issued from a tampered log); then neither ``out`` nor a digest is left.
     """
     if not rule_set_names:
         raise ExtractError("at least one rule set is needed")
     if date_to < date_from:
         raise ExtractError(f"the period ends ({date_to}) before it starts ({date_from})")
+    target = out.with_suffix(".zip") if as_zip and out.suffix != ".zip" else out
+    _check_target(target)
     engine = rules or LibraryRules()
     rule_sets = [engine.load(n) for n in dict.fromkeys(rule_set_names)]
+    _require_association(conn, association)
     from projections.publish import publish_rule_sets
 
     publish_rule_sets(conn, rule_sets)
     created = now or datetime.now(tz=PARIS)
     note = f"audit extract {association} {date_from}..{date_to}"
-    got = collect(conn, association, date_from, date_to, rule_sets, encounter_refs, actor, note)
-    if not got.encounters and encounter_refs is None:
-        known = conn.execute("SELECT 1 FROM encounter_fact_versions WHERE association = %s "
-                             "LIMIT 1", (association,)).fetchone()
-        if known is None:
-            raise ExtractError(f"no encounter of association {association!r} in the ledger")
-    target = out.with_suffix(".zip") if as_zip and out.suffix != ".zip" else out
-    _check_target(target)
-    folder = Path(tempfile.mkdtemp(prefix=".audit-", dir=target.parent)) if as_zip else target
+    got = collect(conn, association, date_from, date_to, rule_sets, encounter_refs)
+    staging: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".audit-", dir=target.parent))
+        folder = staging / "bundle"
         summary = _write(folder, got, rule_sets, engine, association, date_from, date_to,
                          encounter_refs, actor, created)
+        produced = folder
         if as_zip:
-            _zip(folder, target)
-            summary.path = target
+            produced = staging / "bundle.zip"
+            _zip(folder, produced)
+        _place_and_record(conn, got, produced, target, actor, note)
+        summary.path = target
+    except OSError as exc:
+        raise ExtractError(f"could not write the bundle {target}: {exc}") from exc
     finally:
-        if as_zip:
-            shutil.rmtree(folder, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def _require_association(conn: Any, association: str) -> None:
+    """Refuse an association the ledger has never seen (before anything is written)."""
+    from projections import facts_table
+
+    facts_table.catch_up(conn)
+    known = conn.execute("SELECT 1 FROM encounter_fact_versions WHERE association = %s "
+                         "LIMIT 1", (association,)).fetchone()
+    if known is None:
+        raise ExtractError(f"no encounter of association {association!r} in the ledger")
 
 
 def _check_target(target: Path) -> None:
     if target.exists() and (target.is_file() or any(target.iterdir())):
         raise ExtractError(f"{target} already exists and is not empty: choose another --out")
-    target.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _place_and_record(conn: Any, got: Collected, produced: Path, target: Path, actor: str,
+                      note: str) -> None:
+    """Rename the finished bundle onto ``target`` and record its digest, both or neither.
+
+    The digest is inserted in a transaction committed only after the rename; if the rename
+    fails nothing is recorded, and if the commit fails the bundle just placed is removed.
+    """
+    placed = False
+    try:
+        with conn.transaction():
+            if got.position:
+                got.digest = insert_digest(conn, got.position, got.head_link, actor=actor,
+                                           merkle_root=got.merkle_root, note=note)
+            _check_target(target)  # another process may have written there meanwhile
+            produced.rename(target)  # atomic; replaces an empty folder
+            placed = True
+    except BaseException:
+        if placed:
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        raise
 
 
 def _zip(folder: Path, target: Path) -> None:
