@@ -17,9 +17,10 @@ import typer
 
 from cli import render
 from cli.compare_cmd import Format, show
-from cli.context import settings_from_env
+from cli.context import database_errors, settings_from_env
 from cli.ingest_cmd import ingest_paths, summary_line
 from ledger import domain
+from ledger.errors import ConfigurationError
 from ledger.pseudonym import Pseudonymiser
 from ops.database import Connection, embedded_server, ensure_database
 
@@ -50,6 +51,11 @@ def demo_cmd(
 
     started = time.perf_counter()
     settings = settings_from_env(demo=True)
+    try:
+        key = settings.require_pseudonym_key()
+    except ConfigurationError as exc:
+        render.err(f"error: {exc}")
+        raise typer.Exit(2) from None
     domain.current_actor.set(f"{settings.actor} (demo)")
     out = settings.home / "demo"
     typer.echo(f"1/4 synthetic exports → {out}  (DEMO data, demo pseudonymisation key)")
@@ -57,11 +63,11 @@ def demo_cmd(
                       end=date(2023, 12, 31), encounters=encounters, seed=seed)
     files = [result.encounters_path, result.corrections_path, result.decisions_path]
     typer.echo("2/4 embedded PostgreSQL, fresh demo database")
-    conn_info = _fresh_demo_database(settings.home)
-    init_schema(conn_info, conn_info.library_env())
+    with database_errors(settings.home):
+        conn_info = _fresh_demo_database(settings.home)
+        init_schema(conn_info, conn_info.library_env())
     typer.echo("3/4 ingest")
-    assert settings.pseudonym_key is not None
-    reports, failures = ingest_paths(conn_info, files, Pseudonymiser(settings.pseudonym_key))
+    reports, failures = ingest_paths(conn_info, files, Pseudonymiser(key))
     for r in reports:
         typer.echo("    " + summary_line(r))
     render.problems(failures)

@@ -25,6 +25,23 @@ class InputFileError(LedgerError):
         self.problem = problem
 
 
+class KeyMismatchError(ConfigurationError):
+    """The pseudonymisation key is not the one the ledger was first used with."""
+
+
+class BatchInterruptedError(LedgerError):
+    """The database failed while a file's batch was being written (connection lost, server shut
+    down, disk full...): the batch's transaction did not commit, so nothing of the file is stored,
+    unless ``uncertain`` (the failure came while committing: it may have committed). Ingesting
+    the file again completes it or reports it already ingested.
+    """
+
+    def __init__(self, file: str, reason: str, *, uncertain: bool = False):
+        super().__init__(f"{file}: {reason}")
+        self.file = file
+        self.reason = reason
+        self.uncertain = uncertain
+
 
 class Problem(NamedTuple):
     """One problem in an input file: where, what, and the row's text (patient id pseudonymised)."""

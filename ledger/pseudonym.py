@@ -12,14 +12,16 @@ import hmac
 #: A pseudonym: this prefix, then the hex of the HMAC's first ``HEX_DIGITS // 2`` bytes.
 PREFIX = "ph_"
 HEX_DIGITS = 32
+#: The shortest key accepted.
+MIN_KEY_BYTES = 16
 
 
 class Pseudonymiser:
     """Turns a patient identifier into a stable, non-reversible pseudonym."""
 
     def __init__(self, key: bytes):
-        if len(key) < 16:
-            raise ValueError("the pseudonymisation key must be at least 16 bytes")
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"the pseudonymisation key must be at least {MIN_KEY_BYTES} bytes")
         self.key = key
 
     def __call__(self, identifier: str) -> str:

@@ -22,11 +22,18 @@ class Settings:
     actor: str = "unknown"
 
     def require_pseudonym_key(self) -> bytes:
-        if not self.pseudonym_key:
-            from ledger.errors import ConfigurationError
+        """The pseudonymisation key; ``ConfigurationError`` if it is missing or too short."""
+        from ledger.errors import ConfigurationError
+        from ledger.pseudonym import MIN_KEY_BYTES
 
+        if not self.pseudonym_key:
             raise ConfigurationError(
                 "CLAIMS_PSEUDONYM_KEY is not set: it is required to pseudonymise patient "
                 "identifiers (only `claims demo` uses a built-in demo key)"
+            )
+        if len(self.pseudonym_key) < MIN_KEY_BYTES:
+            raise ConfigurationError(
+                f"CLAIMS_PSEUDONYM_KEY is too short: it must be at least {MIN_KEY_BYTES} bytes "
+                f"(it has {len(self.pseudonym_key)}); use a long random secret"
             )
         return self.pseudonym_key

@@ -4,8 +4,9 @@
 -- roles.py, never written here.
 --
 --   claims_owner   NOLOGIN: owns every ledger object; migrations run as it (SET ROLE).
---   claims_app     the application: reads and appends events and chain links (never UPDATE,
---                  DELETE or TRUNCATE them), writes the projection (read-side) tables.
+--   claims_app     the application: reads and appends events, chain links and the key's
+--                  fingerprint (claims_settings) (never UPDATE, DELETE or TRUNCATE them),
+--                  writes the projection (read-side) tables.
 --   claims_reader  read-only: analysts, auditors, `claims verify`.
 
 DO $$
@@ -31,6 +32,7 @@ GRANT USAGE, CREATE ON SCHEMA public TO claims_owner;
 ALTER TABLE claimsledger_events OWNER TO claims_owner;
 ALTER TABLE claims_chain OWNER TO claims_owner;
 ALTER TABLE claims_chain_digests OWNER TO claims_owner;
+ALTER TABLE claims_settings OWNER TO claims_owner;
 ALTER TABLE projection_tracking OWNER TO claims_owner;
 ALTER TABLE encounter_fact_versions OWNER TO claims_owner;
 ALTER TABLE encounter_decisions OWNER TO claims_owner;
@@ -39,8 +41,8 @@ ALTER FUNCTION claims_refuse_change() OWNER TO claims_owner;
 
 -- Nobody else creates objects here or reads the ledger by default.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_digests, projection_tracking,
-    encounter_fact_versions, encounter_decisions, encounter_facts
+REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
+    projection_tracking, encounter_fact_versions, encounter_decisions, encounter_facts
     FROM PUBLIC, claims_app, claims_reader;
 GRANT USAGE ON SCHEMA public TO claims_app, claims_reader;
 DO $$
@@ -52,7 +54,8 @@ $$;
 
 -- The write side: append and read only. The append-only triggers refuse UPDATE, DELETE and
 -- TRUNCATE to every role, the owner included; the missing privileges refuse them first.
-GRANT SELECT, INSERT ON claimsledger_events, claims_chain, claims_chain_digests TO claims_app;
+GRANT SELECT, INSERT ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings
+    TO claims_app;
 GRANT USAGE ON SEQUENCE claims_chain_digests_id_seq TO claims_app;
 DO $$
 DECLARE
@@ -81,7 +84,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE
 GRANT SELECT ON encounter_facts TO claims_app;
 
 -- The reader reads everything and writes nothing.
-GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_digests, projection_tracking,
-    encounter_fact_versions, encounter_decisions, encounter_facts TO claims_reader;
+GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
+    projection_tracking, encounter_fact_versions, encounter_decisions, encounter_facts
+    TO claims_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE claims_owner IN SCHEMA public
     GRANT SELECT ON TABLES TO claims_reader;

@@ -34,9 +34,9 @@ import psycopg
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from ledger import domain, lookups, store
+from ledger import domain, keycheck, lookups, store
 from ledger.application import EVENTS_TABLE
-from ledger.errors import InputFileError, Problem
+from ledger.errors import BatchInterruptedError, InputFileError, Problem
 from ledger.ingest import columnar, encode, prepare, reader
 from ledger.ingest.profiles import Profile
 from ledger.ingest.rows import (
@@ -119,6 +119,7 @@ class IngestReport:
     new_events: int = 0
     already_ingested: bool = False
     quarantined: list[Problem] = field(default_factory=list)
+    dry_run: bool = False  # the counts are what would be written; nothing was
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -127,7 +128,7 @@ class IngestReport:
             "new_events": self.new_events, "recorded": self.recorded,
             "corrected": self.corrected, "voided": self.voided, "decided": self.decided,
             "unchanged": self.unchanged, "already_ingested": self.already_ingested,
-            "quarantined": [p.as_json() for p in self.quarantined],
+            "quarantined": [p.as_json() for p in self.quarantined], "dry_run": self.dry_run,
         }
 
 
@@ -180,6 +181,7 @@ def ingest_file(
     on_progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
     accelerate: bool = True,
+    dry_run: bool = False,
 ) -> IngestReport:
     """Ingest one encounters or decisions export.
 
@@ -192,9 +194,15 @@ def ingest_file(
         now: the recorded time of the batch (defaults to the current time).
         accelerate: use the fast path (``columnar``) where the file allows it; the events are
             the same either way (False is for tests and comparisons).
+        dry_run: run the same transaction and roll it back: the report says what would be
+            written and nothing is (no event, chain link, key fingerprint, vacuum or sequence
+            move). It still takes the insert lock while it runs.
 
     Returns:
-        An ``IngestReport``. Raises ``InputFileError`` when the whole file cannot be read.
+        An ``IngestReport``. Raises ``InputFileError`` when the whole file cannot be read,
+        ``KeyMismatchError`` (before any write) when the ledger was first used with another
+        key (``ledger.keycheck``), ``BatchInterruptedError`` when the database fails during the
+        batch (the connection is then unusable if it was lost).
     """
     profile = profile or Profile.canonical()
     scan = reader.scan(path, profile.encoding)
@@ -212,44 +220,53 @@ def ingest_file(
         raise InputFileError(Problem(str(path), 1, None, f"missing required columns: {missing}"))
     known_cols = ENCOUNTER_COLUMNS if kind == "encounters" else DECISION_COLUMNS
     batch = domain.batch_id(scan.sha256, kind)
-    report = IngestReport(str(path), kind, scan.sha256, batch, scan.encoding)
+    report = IngestReport(str(path), kind, scan.sha256, batch, scan.encoding, dry_run=dry_run)
     recorded_at = now or datetime.now(tz=PARIS)
     job = _Job(conn, report, recorded_at, scan.sha256, name, batch)
-    if kind == "decisions":  # its lookups are index-only once the table is settled
-        lookups.settle(conn, scan.lines - 1)
-
-    with conn.transaction():
-        writer = EventWriter(conn)
-        writer.lock()
-        conn.execute(lookups.BY_PRIMARY_KEY)  # the batch's lookups, see ``ledger.lookups``
-        batch_state = job.lookup(lookups.Ids(batch.bytes)).get(batch.bytes, _Known())
-        done = batch_state.batch_completed
-        if done is not None and not any(q["reason"].startswith("unknown encounter")
-                                        for q in done["quarantined"]):
-            # Already ingested, nothing pending: report what it gave then, bad rows included.
-            report.already_ingested = True
-            report.rows = done["rows"]
-            report.quarantined = [
-                Problem(str(path), q["line"], q["column"], q["reason"], q["raw"])
-                for q in done["quarantined"]]
-            return report
-        writer.append(job.batch_start(batch_state, profile.name, kind))
-        ctx = prepare.RowContext(kind, tuple(header), frozenset(known_cols), csv_rows.separator,
-                                 pseudonymise.key)
-        fast = accelerate and not scan.bad_lines and set(header) <= set(known_cols)
-        chunks = job.fast_chunks(ctx, scan) if fast else job.row_chunks(ctx, csv_rows.rows)
-        for prepared in _ahead(chunks):
-            report.rows += len(prepared)
-            job.write_chunk(writer, prepared, kind)
-            if on_progress:
-                on_progress(report.rows, scan.lines - 1)
-        completion = job.batch_completion(batch_state)
-        if completion is not None:
-            writer.append([completion])
-        writer.finish()
-        report.new_events = writer.written
-        if batch_state.version and report.new_events == 0:
-            report.already_ingested = True
+    committing = False
+    try:
+        if kind == "decisions" and not dry_run:  # its lookups are index-only once settled
+            lookups.settle(conn, scan.lines - 1)
+        with conn.transaction(force_rollback=dry_run):
+            writer = EventWriter(conn)
+            writer.lock()
+            keycheck.check_key(conn, pseudonymise.key)  # before anything is written
+            conn.execute(lookups.BY_PRIMARY_KEY)  # the batch's lookups, see ``ledger.lookups``
+            batch_state = job.lookup(lookups.Ids(batch.bytes)).get(batch.bytes, _Known())
+            done = batch_state.batch_completed
+            if done is not None and not any(q["reason"].startswith("unknown encounter")
+                                            for q in done["quarantined"]):
+                # Already ingested, nothing pending: report what it gave then, bad rows included.
+                report.already_ingested = True
+                report.rows = done["rows"]
+                report.quarantined = [
+                    Problem(str(path), q["line"], q["column"], q["reason"], q["raw"])
+                    for q in done["quarantined"]]
+                committing = True
+                return report
+            writer.append(job.batch_start(batch_state, profile.name, kind))
+            ctx = prepare.RowContext(kind, tuple(header), frozenset(known_cols),
+                                     csv_rows.separator, pseudonymise.key)
+            fast = accelerate and not scan.bad_lines and set(header) <= set(known_cols)
+            chunks = job.fast_chunks(ctx, scan) if fast else job.row_chunks(ctx, csv_rows.rows)
+            for prepared in _ahead(chunks):
+                report.rows += len(prepared)
+                job.write_chunk(writer, prepared, kind)
+                if on_progress:
+                    on_progress(report.rows, scan.lines - 1)
+            completion = job.batch_completion(batch_state)
+            if completion is not None:
+                writer.append([completion])
+            if not dry_run:
+                writer.finish()
+            report.new_events = writer.written
+            if batch_state.version and report.new_events == 0:
+                report.already_ingested = True
+            committing = True  # from here on, a failure may come after the commit
+    except psycopg.OperationalError as exc:  # connection lost, server shut down, disk full...
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BatchInterruptedError(str(path), reason,
+                                    uncertain=committing and not dry_run) from exc
     return report
 
 
@@ -345,7 +362,7 @@ class _Job:
         )
 
     # -- rows ----------------------------------------------------------------------------
-    def row_chunks(self, ctx: prepare.RowContext, rows: Iterator[tuple[int, list[str]]]
+    def row_chunks(self, ctx: prepare.RowContext, rows: Iterator[reader.Record]
                    ) -> Iterator[Chunk]:
         """Rows prepared one by one (any file), a chunk at a time."""
         for chunk in _chunks(rows, LOOKUP_CHUNK):
@@ -362,7 +379,7 @@ class _Job:
             ctx, self.created_prefix, self.head_prefix,
             (self.provenance_prefix, self.provenance_suffix))
         try:
-            for block in reader.blocks(scan):
+            for block in reader.blocks(scan, separator=ctx.separator):
                 if '"' in block.text:
                     records = reader.records(block.text, block.first_line, ctx.separator)
                     yield Chunk.of(list(prepare.prepare(ctx, records)))
@@ -461,11 +478,11 @@ class _Job:
         unknown = list(zip(framed.lines[missing].tolist(), framed.refs[missing].tolist(),
                            strict=True))
         for item in heapq.merge(unknown, framed.bad,
-                                key=lambda r: r[0] if isinstance(r, tuple) else r.line):
-            if isinstance(item, tuple):
-                self._quarantine_unknown(*item)
-            else:
+                                key=lambda r: r.line if isinstance(r, prepare.Bad) else r[0]):
+            if isinstance(item, prepare.Bad):  # a NamedTuple: a tuple too, so tested first
                 self._quarantine_row(item)
+            else:
+                self._quarantine_unknown(*item)
 
     def chunk_events(self, rows: list[Prepared], known: dict[bytes, _Known], encounters: bool
                      ) -> Iterator[NewEvent]:
@@ -647,9 +664,8 @@ def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         thread.join()
 
 
-def _chunks(rows: Iterator[tuple[int, list[str]]], size: int
-            ) -> Iterator[list[tuple[int, list[str]]]]:
-    chunk: list[tuple[int, list[str]]] = []
+def _chunks(rows: Iterator[reader.Record], size: int) -> Iterator[list[reader.Record]]:
+    chunk: list[reader.Record] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= size:

@@ -29,6 +29,21 @@ DROP TRIGGER IF EXISTS claims_chain_no_truncate ON claims_chain;
 CREATE TRIGGER claims_chain_no_truncate BEFORE TRUNCATE ON claims_chain
     FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
 
+-- The ledger's settings, one row: the fingerprint of its pseudonymisation key (HMAC-SHA256 of a
+-- constant under the key, never the key; ledger/keycheck.py), recorded by its first batch.
+-- Append-only like the log: a ledger's key never changes.
+CREATE TABLE IF NOT EXISTS claims_settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    key_fingerprint bytea NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+DROP TRIGGER IF EXISTS claims_settings_append_only ON claims_settings;
+CREATE TRIGGER claims_settings_append_only BEFORE UPDATE OR DELETE ON claims_settings
+    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
+DROP TRIGGER IF EXISTS claims_settings_no_truncate ON claims_settings;
+CREATE TRIGGER claims_settings_no_truncate BEFORE TRUNCATE ON claims_settings
+    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
+
 -- Read side (projections): can be dropped and rebuilt from the events at any time.
 CREATE TABLE IF NOT EXISTS projection_tracking (
     name text PRIMARY KEY,
