@@ -32,7 +32,7 @@ LOG_TAIL_LINES = 5
 
 
 def settings_from_env(*, demo: bool = False, actor: str | None = None) -> Settings:
-    """Build the settings from ``CLAIMS_*`` variables (see formats.md §4)."""
+    """Build the settings from ``CLAIMS_*`` variables (see docs/formats.md §4)."""
     home = Path(os.environ.get("CLAIMS_HOME") or user_data_dir("claims-ledger", appauthor=False))
     key = os.environ.get("CLAIMS_PSEUDONYM_KEY")
     if demo and not key:

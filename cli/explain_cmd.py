@@ -14,8 +14,9 @@ from projections.queries import doctor_week_facts, find_encounter
 
 
 def explain_cmd(
-    ref: Annotated[str, typer.Argument(help="Encounter reference (E-2023-000123), or "
-                                            "ASSOCIATION/REF when references repeat.")],
+    ref: Annotated[str, typer.Argument(help="Encounter reference (E-2023-0000123), or "
+                                            "ASSOCIATION/REF (SOS-75/E-2023-0000247) when "
+                                            "references repeat.")],
     rules: Annotated[list[str], typer.Option("--rules", help="Rule set(s) to explain under.")],
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -23,6 +24,7 @@ def explain_cmd(
 
     The SNP weekly cap depends on the doctor's other encounters of the week: they are read too.
     """
+    rule_sets = {name: load_rules(name) for name in rules}  # a wrong name is said first
     settings = settings_from_env()
     conn_info = open_database(settings)
     from projections.rules.interpreter import explain_many
@@ -41,8 +43,7 @@ def explain_cmd(
         week = doctor_week_facts(conn, target)
     out: dict[str, Any] = {"encounter": f"{target.association}/{target.encounter_ref}",
                            "rule_sets": {}}
-    for name in rules:
-        rs = load_rules(name)
+    for name, rs in rule_sets.items():
         explanation = explain_many(rs, week)[target.encounter_id]
         out["rule_sets"][name] = explanation_json(rs, explanation)
     if json_output:

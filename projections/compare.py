@@ -1,6 +1,6 @@
 """Replay and compare: payouts of rule sets over the facts, grouped, with their difference.
 
-Totals are the regulated fees each rule set grants (formats.md §3), evaluated by the compiled
+Totals are the regulated fees each rule set grants (docs/formats.md §3), evaluated by the compiled
 DuckDB query of each rule set over a facts snapshot. The weekly SNP cap depends on the doctor's
 other encounters of the week, so payouts are computed with a week of margin before the period
 and filtered afterwards.
@@ -78,7 +78,7 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
         as_of: recorded with the result (the snapshot already holds the facts as of then).
 
     Returns:
-        A ``CompareResult`` whose JSON form is formats.md §3.
+        A ``CompareResult`` whose JSON form is docs/formats.md §3.
     """
     unknown = [k for k in by if k not in GROUP_KEYS]
     if unknown:

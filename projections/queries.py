@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from projections.facts import PARIS, EncounterFacts
@@ -35,11 +36,18 @@ def _current(conn: Any, match: str, params: dict[str, Any], order: str = "") -> 
 
 
 def find_encounter(conn: Any, ref: str) -> list[EncounterFacts]:
-    """Encounters matching ``REF`` or ``ASSOCIATION/REF`` (current facts)."""
-    if "/" in ref and ref.split("/", 1)[0].upper().startswith("SOS"):
+    """Encounters matching ``ASSOCIATION/REF`` or ``REF`` (current facts).
+
+    Any association code may prefix the reference (it is upper-cased, as the ingest does); a
+    text with a ``/`` that names no such encounter is then looked up as a reference whole.
+    """
+    ref = ref.strip()
+    if "/" in ref:
         assoc, enc = ref.split("/", 1)
-        return _current(conn, "association = %(assoc)s AND encounter_ref = %(ref)s",
-                        {"assoc": assoc.upper(), "ref": enc})
+        found = _current(conn, "association = %(assoc)s AND encounter_ref = %(ref)s",
+                         {"assoc": assoc.strip().upper(), "ref": enc.strip()})
+        if found:
+            return found
     return _current(conn, "encounter_ref = %(ref)s", {"ref": ref})
 
 
@@ -61,3 +69,45 @@ def facts_between(conn: Any, association: str, date_from: Any, date_to: Any) -> 
         "BETWEEN %(start)s AND %(end)s",
         {"assoc": association, "start": date_from, "end": date_to},
         "ORDER BY performed_at, encounter_ref")
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What the ledger holds (every version of every encounter, voided ones too): how many
+    encounters, when it first and last learned of one, and the span of their acts."""
+
+    encounters: int
+    first_recorded: datetime | None
+    last_recorded: datetime | None
+    first_act: datetime | None
+    last_act: datetime | None
+
+
+def extent(conn: Any, association: str | None = None) -> Extent:
+    """The ledger's ``Extent``, or one association's (say why a result is empty)."""
+    where = "WHERE association = %(assoc)s" if association else ""
+    row = conn.execute(
+        "SELECT count(DISTINCT encounter_id), min(recorded_at), max(recorded_at), "
+        f"min(performed_at), max(performed_at) FROM encounter_fact_versions {where}",
+        {"assoc": association}).fetchone()
+    return Extent(int(row[0]), row[1], row[2], row[3], row[4])
+
+
+def has_association(conn: Any, association: str) -> bool:
+    """Whether the ledger ever recorded an encounter of this association (by index)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM encounter_fact_versions "
+                       "WHERE association = %(assoc)s)", {"assoc": association}).fetchone()
+    return bool(row[0])
+
+
+def associations(conn: Any) -> list[str]:
+    """The associations the ledger knows, sorted: one index probe each (a loose index scan)."""
+    rows = conn.execute("""
+        WITH RECURSIVE a(association) AS (
+            (SELECT association FROM encounter_fact_versions ORDER BY association LIMIT 1)
+            UNION ALL
+            SELECT (SELECT v.association FROM encounter_fact_versions v
+                    WHERE v.association > a.association ORDER BY v.association LIMIT 1)
+            FROM a WHERE a.association IS NOT NULL)
+        SELECT association FROM a WHERE association IS NOT NULL""").fetchall()
+    return [r[0] for r in rows]

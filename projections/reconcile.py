@@ -43,7 +43,7 @@ def reconcile(facts: Path, decisions: Path, rule_set: Any, *, association: str |
         facts: the facts snapshot (``projections.snapshot.snapshot``).
         decisions: the decisions snapshot (``projections.snapshot.decisions_snapshot``).
         rule_set: the rule set that says what should have been paid (usually ``historical``).
-        association: only this association's encounters.
+        association: only this association's encounters (its code in any case).
         date_from: first act day (inclusive); date_to: last act day (inclusive).
 
     Returns:
@@ -51,9 +51,10 @@ def reconcile(facts: Path, decisions: Path, rule_set: Any, *, association: str |
     """
     from projections.rules.batch import payout_totals_sql
 
-    where = ["TRUE"]
-    if association:
-        where.append(f"p.association = '{association.replace(chr(39), '')}'")
+    where, params = ["TRUE"], []
+    if association:  # stored upper-cased, as the ingest reads it
+        where.append("p.association = ?")
+        params.append(association.strip().upper())
     if date_from:
         where.append(f"p.performed_local >= DATE '{date_from}'")
     if date_to:
@@ -70,7 +71,7 @@ def reconcile(facts: Path, decisions: Path, rule_set: Any, *, association: str |
         WHERE {' AND '.join(where)}"""
     with duckdb.connect() as duck:
         duck.execute("SET TimeZone = 'UTC'")
-        rows = duck.execute(query).fetchall()
+        rows = duck.execute(query, params).fetchall()
     findings: list[dict[str, Any]] = []
     per: dict[str, dict[str, Any]] = {}
     for assoc, ref, day, expected, paid, decided_at, rejected, reason in rows:

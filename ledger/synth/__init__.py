@@ -1,7 +1,7 @@
 """Synthetic, deterministic billing exports of SOS Médecins associations (never real people).
 
 ``generate`` streams ``encounters.csv``, ``encounters_corrections.csv`` and ``decisions.csv`` in
-the canonical format of ``formats.md``; ``docs.md`` describes the activity model and its sources.
+the canonical format of ``docs/formats.md``; ``docs.md`` describes the activity model and its sources.
 """
 
 from ledger.synth.generator import (

@@ -17,7 +17,7 @@ from tests.csvdata import encounter, encounters_csv
 def replay(runner: CliRunner, *extra: str) -> dict[str, object]:
     result = runner.invoke(app, ["replay", "--rules", "historical", "--format", "json", *extra])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)  # type: ignore[no-any-return]
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def test_as_of_before_a_correction_is_unchanged(cli_env: Path, runner: CliRunner) -> None:
@@ -43,3 +43,5 @@ def test_as_of_before_anything_is_empty(cli_env: Path, runner: CliRunner) -> Non
     assert runner.invoke(app, ["ingest", str(path)]).exit_code == 0
     data = replay(runner, "--as-of", "2000-01-01")
     assert data["rows"] == [] and data["totals"] == {"encounters": 0, "total": "0.00"}
+    said = runner.invoke(app, ["replay", "--rules", "historical", "--as-of", "2000-01-01"])
+    assert "the ledger knew no encounter yet" in said.stderr  # not an empty table and no word

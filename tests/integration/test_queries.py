@@ -14,7 +14,15 @@ from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from projections import facts_table
 from projections.facts import EncounterFacts
-from projections.queries import _COLUMNS, doctor_week_facts, facts_between, find_encounter
+from projections.queries import (
+    _COLUMNS,
+    associations,
+    doctor_week_facts,
+    extent,
+    facts_between,
+    find_encounter,
+    has_association,
+)
 from tests.csvdata import encounter, encounters_csv
 
 
@@ -59,3 +67,37 @@ def test_queries_match_the_view_with_corrections_and_voids(
     assert between == _view(
         conn, "association = %s AND (performed_at AT TIME ZONE 'Europe/Paris')::date "
         "BETWEEN %s AND %s", ("SOS-75", date(2023, 9, 14), date(2023, 9, 16)))
+
+
+def test_any_association_may_prefix_a_reference(
+        conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    """``claims explain ASSOC/REF`` finds the encounter whatever the association's code."""
+    rows = [encounter("E-1", association="ASSO-1"), encounter("E-1", association="77-NORD"),
+            encounter("A/B", association="SOS-75")]
+    ingest_file(conn, encounters_csv(tmp_path / "a.csv", rows), pseudo)
+    facts_table.catch_up(conn)
+    for ref, expected in (("ASSO-1/E-1", ("ASSO-1", "E-1")), ("77-nord/E-1", ("77-NORD", "E-1")),
+                          (" SOS-75/A/B ", ("SOS-75", "A/B")), ("A/B", ("SOS-75", "A/B"))):
+        assert [(f.association, f.encounter_ref) for f in find_encounter(conn, ref)] == [
+            expected], ref
+    assert len(find_encounter(conn, "E-1")) == 2
+    assert find_encounter(conn, "ASSO-2/E-1") == []
+
+
+def test_associations_and_extent(conn: Any, pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    assert associations(conn) == [] and extent(conn).encounters == 0
+    rows = [encounter("E-1"), encounter("E-2", association="SOS-13",
+                                        performed_at="20/09/2023 10:00"),
+            encounter("E-3", association="SOS-13")]
+    ingest_file(conn, encounters_csv(tmp_path / "a.csv", rows), pseudo)
+    ingest_file(conn, encounters_csv(tmp_path / "b.csv", [
+        encounter("E-3", association="SOS-13", status="void")]), pseudo)
+    facts_table.catch_up(conn)
+    assert associations(conn) == ["SOS-13", "SOS-75"]
+    assert has_association(conn, "SOS-13") and not has_association(conn, "sos-13")
+    whole, one = extent(conn), extent(conn, "SOS-75")
+    assert (whole.encounters, one.encounters) == (3, 1)
+    assert whole.first_act is not None and whole.last_act is not None
+    assert (whole.first_act.date(), whole.last_act.date()) == (date(2023, 9, 14), date(2023, 9, 20))
+    assert whole.first_recorded is not None and whole.last_recorded is not None
+    assert whole.first_recorded <= whole.last_recorded
