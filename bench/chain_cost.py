@@ -30,8 +30,8 @@ def timed_ingest(conn_info: Connection, csv: Path) -> tuple[int, float]:
 
 
 def run(admin_url: str, work: Path, size: int, associations: int) -> None:
-    from ledger.audit.extract import extract
-    from ledger.audit.verify import verify_chain
+    from audit.extract import extract
+    from audit.verify import verify_chain
 
     data = synth(work / "data", size, associations, seed=7)
     csv = data.encounters_path
@@ -67,7 +67,7 @@ def run(admin_url: str, work: Path, size: int, associations: int) -> None:
         seconds = time.perf_counter() - started
     print(f"extract {association} March: {summary.encounters:,} encounters, {summary.events:,} events, "
           f"log of {summary.position:,} events in {seconds:.2f} s")
-    from ledger.audit.bundle_verify import verify_bundle
+    from audit.bundle_verify import verify_bundle
 
     started = time.perf_counter()
     problems = verify_bundle(summary.path)

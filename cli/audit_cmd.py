@@ -75,7 +75,7 @@ def extract_cmd(
             refs = read_refs(encounters)
         except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--encounters") from None
-    from ledger.audit.extract import extract
+    from audit.extract import extract
 
     settings = settings_from_env()
     conn_info = open_database(settings)
@@ -124,7 +124,7 @@ def digest_cmd(
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Record the chain head (position, link) as a digest to hand out, or list digests."""
-    from ledger.audit.digest import list_digests, record_digest
+    from audit.digest import list_digests, record_digest
 
     settings = settings_from_env()
     with open_database(settings).connect() as conn:
@@ -156,7 +156,7 @@ def verify(
 
 
 def _verify_bundle(bundle: Path, json_output: bool) -> None:
-    from ledger.audit.bundle_verify import verify_bundle
+    from audit.bundle_verify import verify_bundle
 
     problems = verify_bundle(bundle)
     if json_output:
@@ -173,7 +173,7 @@ def _verify_bundle(bundle: Path, json_output: bool) -> None:
 
 
 def _verify_database(json_output: bool) -> None:
-    from ledger.audit.verify import verify_chain
+    from audit.verify import verify_chain
 
     with open_database(settings_from_env(), init=False).connect() as conn:
         row = conn.execute("SELECT to_regclass('claims_chain')").fetchone()

@@ -19,8 +19,8 @@ from cli import render
 from cli.context import open_database, settings_from_env
 from ledger.errors import LedgerError
 from ledger.ingest.values import parse_date, parse_datetime
-from projections.compare import CompareResult, compare
 from ledger.vocabulary import PARIS
+from projections.compare import CompareResult, compare
 from projections.queries import Extent, extent
 from projections.snapshot import snapshot
 

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from cli import render
-from cli.compare_cmd import Format, show
+from cli.compare_cmd import Format, publish_rules, show
 from cli.context import database_errors, settings_from_env
 from cli.ingest_cmd import ingest_paths, summary_line
 from ledger import domain
@@ -45,7 +45,6 @@ def demo_cmd(
     from ledger.store import init_schema
     from ledger.synth import generate
     from projections.compare import compare
-    from projections.publish import publish_rule_sets
     from projections.rules.loader import load_rule_set
     from projections.snapshot import snapshot
 
@@ -74,7 +73,7 @@ def demo_cmd(
     typer.echo("4/4 compare historical vs parity (SNP eligibility extended to SOS regulation)\n")
     base, alt = load_rule_set("historical"), load_rule_set("parity")
     with conn_info.connect() as conn:
-        publish_rule_sets(conn, [base, alt])
+        publish_rules(conn, [base, alt])
         parquet = snapshot(conn, settings.home / "cache" / "demo")
     cmp = compare(parquet, base, alt, ("association",))
     show(cmp, Format.table)

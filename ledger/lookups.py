@@ -4,17 +4,16 @@ on a table settled first when that pays.
 **Plans.** A bulk load leaves the events table without statistics until ANALYZE (autovacuum's
 comes later, and an ingest holding the insert lock keeps it off the table). For thousands of ids
 the planner then expects millions of rows (so it may too with an underestimated count of
-distinct ids) and scans the whole table in parallel workers. On the national year's ledger
-(7.7 M events), without statistics:
-
-- an ingest block's lookup of ~43 k ids: 1.6-4.6 s instead of 0.05-0.4 s by the index;
-- an audit extract's read of 5,000 encounters' events: 954 ms (parallel seq scan) instead of
-  57 ms (the chain's links by position, 10,000 at a time, kept to their index: 132 ms).
+distinct ids) and scans the whole table in parallel workers, far slower than the primary key.
+The ingest's lookups and an audit extract's reads are therefore planned ``BY_PRIMARY_KEY``
+(docs/decisions.md: "Lookups by many ids planned by the primary key", "Audit extract's events
+read by the primary key").
 
 **Settling.** A decisions file's lookups read versions from the primary key alone (index-only),
 but until VACUUM has marked the freshly written pages all-visible each id also visits the heap,
 where its first reader sets the rows' hint bits (and, with data checksums, logs the page again).
-``settle`` vacuums first when the lookups to come outnumber the pages left to mark.
+``settle`` vacuums first when the lookups to come outnumber the pages left to mark
+(docs/decisions.md: "Vacuum before a large decisions file").
 
 **Ids.** A lookup's ids go as one binary ``uuid[]`` parameter (``Ids``, the 16-byte ids one after
 the other): the server then parses no text, and the ids are framed without a Python object per id.
@@ -38,13 +37,9 @@ BY_PRIMARY_KEY = "; ".join(f"SET LOCAL {name} = {'0' if name.startswith('max') e
                            for name in _SETTINGS)
 _DEFAULTS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _SETTINGS)
 
-#: Lookups per page left to mark all-visible from which ``settle`` vacuums. The national
-#: decisions file (3.8 M rows) right after the encounters (494 k pages, none marked), alternated
-#: runs: VACUUM took 5.3-6.0 s (~11 µs a page); the file then took 46.3-49.5 s against
-#: 59.9-61.4 s, its lookups 11.0-11.8 s against 21.4-21.7 s (~3.4 µs a row less in all). Vacuum
-#: and file together, in ``ingest_file``: 55.1 and 55.3 s against 57.1 and 63.0 s. Break-even is
-#: then ~3 rows a page; under it the vacuum is left to autovacuum (which does the same work
-#: later).
+#: Lookups per page left to mark all-visible from which ``settle`` vacuums: about where the
+#: lookups made index-only pay back the vacuum; under it the vacuum is left to autovacuum (which
+#: does the same work later) (docs/decisions.md: "Vacuum before a large decisions file").
 SETTLE_LOOKUPS_PER_PAGE = 3
 _UNSETTLED_PAGES = ("SELECT pg_relation_size(oid) / current_setting('block_size')::int "
                     "- relallvisible FROM pg_class WHERE oid = %s::regclass")
@@ -54,9 +49,9 @@ class Ids(bytes):
     """Aggregate ids, 16 bytes each, one after the other: a lookup's ``uuid[]`` parameter (passed
     as ``%b``, on a cursor from ``cursor``).
 
-    Sent in PostgreSQL's binary array format, built over whole arrays: against a text literal
-    of the same ids, a decisions block's lookup of 45,000 ids took 101-140 ms instead of
-    166-272 ms (six alternated pairs on a ledger of 1 M encounters and their decisions).
+    Sent in PostgreSQL's binary array format, built over whole arrays: the server parses no
+    text, and a lookup takes less time than with a text literal of the same ids
+    (docs/decisions.md: "Lookup ids sent as a binary uuid[]").
     """
 
     @classmethod
@@ -116,8 +111,8 @@ def settle(conn: Any, lookups: int) -> bool:
     Only on an autocommit connection outside a transaction (VACUUM cannot run in one). Another
     batch holding the insert lock makes it skip (``SKIP_LOCKED``), as does a role that may not
     vacuum the table (a warning, not an error). Its buffer ring is lifted (PostgreSQL 16+): with
-    the default 256 kB ring, VACUUM flushed WAL and wrote pages for each turn of it (8.3-8.5 s
-    against 5.3-6.0 s on the national encounters).
+    the default ring, VACUUM flushed WAL and wrote pages for each turn of it (docs/decisions.md:
+    "VACUUM without its buffer ring").
     """
     if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
         return False

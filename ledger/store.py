@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple
@@ -25,9 +25,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ledger import hashing, native
 from ledger.application import EVENTS_TABLE, ClaimsLedger
-from ledger.audit.chain import GENESIS, next_link, topic_field
+from ledger.chain import GENESIS, link_of, next_link, topic_field
 
 #: Rows sent to the server at a time within a COPY (it stores them while we build the next).
 SEND_ROWS = 500
@@ -52,23 +51,20 @@ _EVENTS_COPY = sql.SQL(
 ).format(sql.Identifier(EVENTS_TABLE))
 
 
-def frame_states(states: Sequence[bytes | bytearray] | np.ndarray, topic: str
+def frame_states(states: Sequence[bytes | bytearray] | np.ndarray, topic: str, ids: bytes
                  ) -> tuple[bytearray, np.ndarray]:
-    """Event states of ``topic`` framed as ``append`` frames them, for ``append_framed``: their
-    ids, versions and positions left as zeros. Returns the rows, one after the other, and the
-    offset just past each (int64).
-
-    One native call (``ledger/_blocks.c``) where it was built: framing the rows in DuckDB with
-    ``||`` cost ~1.7 k instructions a row more (callgrind, 73 k encounters).
-    """
-    head = _EVENT_HEAD.pack(5, 16, bytes(16), 8, 0) + topic_field(topic)
+    """Event states of ``topic`` and their aggregate ids (16 bytes each, one after the other)
+    framed as ``append`` frames them, for ``append_framed``: versions and positions left as
+    zeros. Returns the rows, one after the other, and the offset just past each (int64)."""
+    field = topic_field(topic)
     tail = _POSITION.pack(8, 0)
+    pack, length = _EVENT_HEAD.pack, _LENGTH.pack
+    rows = bytearray().join(
+        b"".join((pack(5, 16, ids[i * 16:i * 16 + 16], 8, 0), field, length(len(state)), state,
+                  tail))
+        for i, state in enumerate(states))
     sizes = np.fromiter(map(len, states), np.int64, len(states))
-    ends = np.cumsum(sizes + (len(head) + _LENGTH.size + len(tail)))
-    if native.loops is not None:
-        return native.loops.frame_rows(states, head, tail), ends
-    return bytearray().join(b"".join((head, _LENGTH.pack(len(state)), state, tail))
-                            for state in states), ends
+    return rows, np.cumsum(sizes + (_EVENT_HEAD.size + len(field) + _LENGTH.size + len(tail)))
 
 
 def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
@@ -222,8 +218,7 @@ class EventWriter:
             copy.write(b"".join((_COPY_HEADER, *rows, _COPY_TRAILER)))
 
     def append_framed(self, rows: bytearray, ends: np.ndarray, topic: str,
-                      versions: int | np.ndarray,
-                      complete: Callable[[bytearray, int, int], None] | None = None) -> int:
+                      versions: int | np.ndarray) -> int:
         """Write events already framed as binary COPY rows by ``frame_states``, all of
         ``topic``, with one COPY. Returns the count.
 
@@ -232,9 +227,6 @@ class EventWriter:
             ends: the offset just past each row (int64).
             topic: the topic the rows were framed with (checked).
             versions: the events' version: one for all, or one per row.
-            complete: completes the states of rows ``[first, last)`` in place, called for each
-                slice just before it is sent (``columnar.PendingDigests.fill``): while the
-                server stores the slice before.
 
         The versions, positions, chain heads and link rows are computed over whole arrays; only
         the chain itself (each link hashes the one before) is a loop.
@@ -274,24 +266,24 @@ class EventWriter:
         head_bytes = heads.tobytes()
         state_starts, state_ends = framed_state_spans(ends, topic)
         # The rows go to the server a slice at a time, each slice's links computed while the
-        # server stores the slice before (1 M decisions, four alternated runs: this step took
-        # 1.58-1.77x the run's lookup time, against 1.90-1.93x for one COPY, then the links).
+        # server stores the slice before.
         view = memoryview(rows)
         width = _LINK_HEAD.size
+        sha256 = hashlib.sha256
         link = self.head.link
         links: list[bytes] = []
         with self.conn.cursor().copy(_EVENTS_COPY) as copy:
             copy.write(_COPY_HEADER)
             for first in range(0, count, LINK_SLICE_ROWS):
                 last = min(first + LINK_SLICE_ROWS, count)
-                if complete is not None:
-                    complete(rows, first, last)
                 copy.write(view[int(starts[first]):int(ends[last - 1])])
                 if self.hash_links:
-                    links.append(hashing.chain_links(
-                        link, head_bytes[first * width:last * width], field, rows,
-                        state_starts[first:last], state_ends[first:last]))
-                    link = links[-1][-32:]
+                    for i, (start, end) in enumerate(zip(state_starts[first:last].tolist(),
+                                                         state_ends[first:last].tolist(),
+                                                         strict=True), start=first):
+                        link = link_of(link, head_bytes[i * width:(i + 1) * width], field,
+                                       sha256(view[start:end]).digest())
+                        links.append(link)
             copy.write(_COPY_TRAILER)
         chain = b"".join(links) if self.hash_links else link * count
         link_rows = np.empty((count, _LINK_ROW.size), dtype=np.uint8)
@@ -335,8 +327,8 @@ class EventWriter:
                 data += (_EVENT_HEAD.pack(5, 16, raw_id, 8, ver), field,
                          _LENGTH.pack(len(state)), state, _POSITION.pack(8, position))
                 if hashing:
-                    link = sha256(b"".join((link, _LINK_HEAD.pack(position, raw_id, ver), field,
-                                            state_sha or sha256(state).digest()))).digest()
+                    link = link_of(link, _LINK_HEAD.pack(position, raw_id, ver), field,
+                                   state_sha or sha256(state).digest())
                 links.append(_LINK_ROW.pack(2, 8, position, 32, link))
                 if len(data) >= SEND_ROWS * 5:
                     copy.write(b"".join(data))

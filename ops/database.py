@@ -82,10 +82,9 @@ def server_settings() -> dict[str, str]:
     """The embedded server's settings beyond PostgreSQL's stock ones.
 
     ``shared_buffers``: a quarter of the machine's memory, at most 1 GB and at least the stock
-    128 MB. On a national year (4 M encounters, then 3.9 M decisions and a full rebuild) 1 GB
-    instead of 128 MB took the encounters from 117-133 s to 101 s, the decisions from 218 s to
-    153 s, and the rebuild of 1 M events from 1.61x to 2.48x the library's select+decode rate
-    (``ops/docs.md``). Durability settings stay as they are.
+    128 MB: with the stock size an ingest waits on I/O (evicting dirty pages, WAL writes), and
+    the lookups and the rebuild read the heap through the kernel's cache (docs/decisions.md:
+    "shared_buffers: a quarter of memory, at most 1 GB"). Durability settings stay as they are.
     """
     try:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

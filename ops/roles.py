@@ -35,16 +35,15 @@ def create_roles(conn: Any, app_password: str, reader_password: str) -> None:
         reader_password: the password of ``claims_reader``.
 
     Raises:
-        RolesError: the ledger schema does not exist yet (run ``claims init`` first) or a
-            password is empty.
+        RolesError: the ledger schema (``ops/sql/schema.sql``, digests included) does not
+            exist yet (run ``claims init`` first) or a password is empty.
     """
     if not app_password or not reader_password:
         raise RolesError("both passwords are required (they have no default)")
-    if conn.execute("SELECT to_regclass('claims_chain')").fetchone()[0] is None:
-        raise RolesError("the ledger schema does not exist here: run `claims init` first")
-    from ledger.audit.digest import ensure_digest_table
-
-    ensure_digest_table(conn)
+    for table in ("claims_chain", "claims_chain_digests"):
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+            raise RolesError("the ledger schema does not exist here, or predates this version: "
+                             "run `claims init` first")
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('claims-roles'))")
         conn.execute(roles_sql())

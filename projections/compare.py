@@ -16,6 +16,8 @@ from typing import Any
 
 import duckdb
 
+from ledger.vocabulary import CENT
+
 GROUP_KEYS = ("association", "month", "code")
 _KEY_SQL = {
     "association": "f.association",
@@ -121,8 +123,8 @@ def compare(parquet: Path, base: Any, alt: Any, by: tuple[str, ...] = ("associat
         raw = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     rows = []
     for r in raw:
-        base_total = Decimal(r["base_total"] or 0).quantize(Decimal("0.01"))
-        alt_total = Decimal(r["alt_total"] or 0).quantize(Decimal("0.01"))
+        base_total = Decimal(r["base_total"] or 0).quantize(CENT)
+        alt_total = Decimal(r["alt_total"] or 0).quantize(CENT)
         row = {k: r[k] for k in keys}
         row.update(encounters=int(r["encounters"]), base_total=base_total, alt_total=alt_total,
                    difference=alt_total - base_total)
@@ -168,7 +170,7 @@ def _totals(facts: str, base: Any, alt: Any, date_from: date | None, date_to: da
         duck.execute("SET TimeZone = 'UTC'")
         row = duck.execute(_grouped_query(facts, base, alt, [], date_from, date_to)).fetchone()
     assert row is not None
-    base_total = Decimal(row[1]).quantize(Decimal("0.01"))
-    alt_total = Decimal(row[2]).quantize(Decimal("0.01"))
+    base_total = Decimal(row[1]).quantize(CENT)
+    alt_total = Decimal(row[2]).quantize(CENT)
     return {"encounters": int(row[0]), "base_total": base_total, "alt_total": alt_total,
             "difference": alt_total - base_total}

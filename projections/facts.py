@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
-
-ORIGINS = ("SAS", "SOS", "C15", "NONE")
-ACTS = ("consultation", "visit")
+from ledger.vocabulary import PARIS
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,26 +19,27 @@ from typing import Any, TypeVar
 
 from eventsourcing.utils import get_topic
 
-from ledger import domain
+from ledger import domain, layout
 from ledger.application import EVENTS_TABLE
 
 NAME = "encounter_facts"
 #: Log positions per unit of rebuild work. The ranges go to whichever connection is free, so
 #: both stay busy to the end however the kinds of events are spread over the log (a national
-#: ingest writes a year of encounters, then a year of decisions at half the parse cost).
+#: ingest writes a year of encounters, then a year of decisions, cheaper to parse;
+#: docs/decisions.md: "Rebuild by set-based statements, ranges shared by two connections").
 RANGE_EVENTS = 100_000
 #: Memory for the index builds at the end of a rebuild (PostgreSQL takes only what it needs).
 INDEX_BUILD_MEMORY = "256MB"
 
 # One JSON parse per event, all fields extracted at once by jsonb_to_record (a parse inside a
-# subquery would be inlined into every field reference and repeated: 200 k facts took 18.8-21.7 s
-# that way against 2.9-3.1 s).
+# subquery would be inlined into every field reference and repeated; docs/decisions.md: "One
+# JSON parse per event").
 
 
 def _cut(payload: str) -> str:
     """The lateral joins that give an event's payload object (``t.payload``, jsonb) and its
     time (``t.recorded_at``), cut out of the stored bytes when the state is laid out as the
-    ledger writes it, so that only the payload (~430 of ~850 bytes) is parsed.
+    ledger writes it, so that only the payload, not the whole state, is parsed.
 
     The layout: the state starts with ``{"timestamp":"``, and the payload object comes before
     the first ``"provenance":``, followed by its ``_sha256`` key. The cut is sound on that
@@ -46,8 +47,8 @@ def _cut(payload: str) -> str:
     can only be structure; nothing before the payload is an object, and a payload holds no
     object. Any other state (another writer's key order or spacing) is parsed whole. The
     positions are computed once a row (``OFFSET 0`` keeps the planner from copying them into
-    each reference). 100 k recorded encounters, one backend, nine alternated runs: 8.8 µs of
-    CPU an event (median) for the select against 10.8 µs with the whole state parsed.
+    each reference); the cut takes less CPU than parsing the whole state (docs/decisions.md:
+    "Rebuild: payload cut out of the stored bytes").
     """
     open_at = len(f'"{payload}":{{')
     return f"""
@@ -77,11 +78,7 @@ SELECT e.originator_id, e.originator_version, e.notification_id, t.recorded_at,
     f.patient_pseudonym, f.patient_birth_year, f.doctor_rpps, f.treating_doctor, f.pdsa,
     array_to_string(f.billed_codes, '+'), f.billed_amount, f.invoice_ref, false
 FROM {EVENTS_TABLE} e{_cut("facts")}
-CROSS JOIN LATERAL jsonb_to_record(t.payload) AS f(
-    association text, encounter_ref text, regulation_origin text, regulated_at timestamptz,
-    performed_at timestamptz, act text, patient_pseudonym text, patient_birth_year integer,
-    doctor_rpps text, treating_doctor boolean, pdsa boolean, billed_codes text[],
-    billed_amount numeric, invoice_ref text)
+CROSS JOIN LATERAL jsonb_to_record(t.payload) AS f({layout.record_columns(domain.EncounterFacts)})
 WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s AND e.topic = ANY(%(topics)s)
 """
 
@@ -107,8 +104,7 @@ SELECT e.originator_id, e.originator_version, e.notification_id,
     t.recorded_at, d.decided_at, d.paid_amount,
     array_to_string(d.paid_codes, '+'), array_to_string(d.rejected_codes, '+'), d.reason
 FROM {EVENTS_TABLE} e{_cut("decision")}
-CROSS JOIN LATERAL jsonb_to_record(t.payload) AS d(
-    decided_at date, paid_amount numeric, paid_codes text[], rejected_codes text[], reason text)
+CROSS JOIN LATERAL jsonb_to_record(t.payload) AS d({layout.record_columns(domain.Decision)})
 WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s AND e.topic = %(topic)s
 """
 
@@ -169,8 +165,8 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
     conn.execute(f"DROP TABLE IF EXISTS {', '.join(_STAGING.values())}")
     for table, staging in _STAGING.items():
         # Autovacuum kept off the staging tables until the swap: it would take them between
-        # the index builds, and the swap's ALTER would wait for it (a second each, on the
-        # national year's rebuild, till the deadlock check cancels autovacuum).
+        # the index builds, and the swap's ALTER would wait for it till the deadlock check
+        # cancels autovacuum (docs/decisions.md: "Autovacuum off the rebuild's staging tables").
         conn.execute(f"CREATE TABLE {staging} (LIKE {table}) WITH (autovacuum_enabled = off)")
     ranges = list(pairwise([*range(0, upto, RANGE_EVENTS), upto]))
     others = [connect() for _ in range(workers - 1)] if connect and len(ranges) > 1 else []
@@ -232,9 +228,9 @@ def _shared(conns: list[Any], tasks: list[T], run: Callable[[Any, T], None]) -> 
 
 def _staging_indexes(ddl: str) -> list[str]:
     """The indexes of the staging tables, named after the projection's own with the staging
-    table's name (the final swap renames them): the schema's other indexes on them (the
-    reference index sorts texts: ~3 times as long as the primary key), then each table's primary
-    key (made a constraint at the swap)."""
+    table's name (the final swap renames them): the schema's other indexes on them first (the
+    reference index sorts texts, the longest build), then each table's primary key (made a
+    constraint at the swap) (docs/decisions.md: "Rebuild: staging indexes built at once")."""
     others = ddl[ddl.index("CREATE INDEX IF NOT EXISTS encounter_fact_versions_ref"):
                  ddl.index("CREATE TABLE IF NOT EXISTS encounter_decisions")]
     for table, staging in _STAGING.items():

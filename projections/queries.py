@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from projections.facts import PARIS, EncounterFacts
+from ledger.vocabulary import PARIS
+from projections.facts import EncounterFacts
 
 _COLUMNS = """encounter_id::text, association, encounter_ref, regulation_origin, regulated_at,
     performed_at, act, doctor_rpps, treating_doctor, pdsa, patient_birth_year"""
@@ -22,9 +23,9 @@ def _current(conn: Any, match: str, params: dict[str, Any], order: str = "") -> 
 
     The view takes the latest version of every encounter before any filter applies (the whole
     table is read and sorted). Here the versions that match are found first (by index where
-    ``match`` allows), and only those encounters' latest versions are read. Measured on 200 k
-    encounters, view -> here: one encounter 200-260 ms -> 2-13 ms, a doctor's week 230-265 ms
-    -> 32-42 ms, an association's quarter 313-345 ms -> 27-73 ms.
+    ``match`` allows), and only those encounters' latest versions are read: a read narrowed by
+    an indexed column does not read and sort the whole table (docs/decisions.md: "Read queries
+    find the matching versions first").
     """
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM (SELECT DISTINCT ON (encounter_id) * "

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-CENT = Decimal("0.01")
+from ledger.vocabulary import CENT
 
 
 @dataclass(frozen=True)

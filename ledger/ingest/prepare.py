@@ -12,13 +12,15 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from typing import NamedTuple
 from uuid import UUID
 
-from ledger import domain
+from ledger import domain, layout
 from ledger.ingest import encode, reader
 from ledger.ingest.rows import DECISION_SCHEMA, ENCOUNTER_SCHEMA, RowParser
 from ledger.pseudonym import Pseudonymiser
+from ledger.vocabulary import PARIS
 
 
 class Good(NamedTuple):
@@ -90,7 +92,7 @@ def prepare(ctx: RowContext, rows: Iterable[reader.Record]) -> list[Good | Bad]:
         ref = f"{row['association']}/{row['encounter_ref']}"
         if encounters:
             payload = encode.facts_json(row, pseudonymise(row["patient_ref"]))
-            effective = encode.iso(row["performed_at"])
+            effective = layout.iso(row["performed_at"])
             void = row["status"] == "void"
         else:
             payload = encode.decision_json(row)
@@ -102,10 +104,6 @@ def prepare(ctx: RowContext, rows: Iterable[reader.Record]) -> list[Good | Bad]:
 
 
 def _paris_midnight(row: dict[str, object]) -> str:
-    from datetime import datetime, time
-
-    from projections.facts import PARIS
-
     day = row["decided_at"]
     moment = datetime.combine(day, time(0), tzinfo=PARIS)  # type: ignore[arg-type]
     return moment.isoformat()[19:]

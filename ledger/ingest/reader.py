@@ -314,14 +314,10 @@ class Block:
     text: str
 
 
-#: Bytes read per block (~17 thousand encounters or ~45 thousand decisions of a canonical export):
-#: bounds the memory in flight (a block being prepared, one being written) whatever the file size.
-#: Encounters were read in blocks twice as large while DuckDB planned five statements a block
-#: (~25 ms whatever the rows); since a framed block is one query, 2 MB blocks cost ~1-3% more
-#: CPU to prepare than 4 MB (1 M encounters prepared alone, two alternated pairs: 7.83-7.97 s
-#: against 7.56-7.90 s), start the writer sooner and keep less in memory: 1 M encounters, peak
-#: RSS 238 MB against 334 MB; 200 k encounters, four alternated pairs, 2.35-2.83 s against
-#: 2.60-3.12 s (each pair faster); 1 M, three pairs, 13.5-14.7 s against 11.3-15.6 s.
+#: Bytes read per block, encounters and decisions alike: bounds the memory in flight (a block being
+#: prepared, one being written) whatever the file size. Since a framed block is one query, larger
+#: blocks no longer pay back; smaller ones start the writer sooner and keep less in memory
+#: (docs/decisions.md: "Encounters read in 2 MB blocks").
 BLOCK_BYTES = 2 << 20
 #: The first block is smaller, so that writing starts while the next ones are prepared.
 FIRST_BLOCK_BYTES = 256 << 10

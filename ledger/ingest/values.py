@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import NamedTuple
 
-from projections.facts import PARIS
+from ledger.vocabulary import PARIS
 
 # Digits are ASCII only (re.ASCII): other scripts' digits are refused, not read as numbers.
 _DT = re.compile(

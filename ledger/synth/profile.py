@@ -11,11 +11,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import holidays
 
-PARIS = ZoneInfo("Europe/Paris")
+from ledger.vocabulary import PARIS
 
 #: National activity: ≈ 3.7 M acts a year (2.6 M visits + 1.1 M consultations) over 64 associations.
 NATIONAL_ACTS_PER_YEAR = 3_700_000

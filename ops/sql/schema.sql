@@ -29,6 +29,25 @@ DROP TRIGGER IF EXISTS claims_chain_no_truncate ON claims_chain;
 CREATE TRIGGER claims_chain_no_truncate BEFORE TRUNCATE ON claims_chain
     FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
 
+-- Chain digests: the chain head (and an extract's Merkle root) recorded from time to time, to be
+-- handed out and kept elsewhere (audit/digest.py). Append-only like the log.
+CREATE TABLE IF NOT EXISTS claims_chain_digests (
+    id bigserial PRIMARY KEY,
+    position bigint NOT NULL,
+    link bytea NOT NULL,
+    merkle_root bytea,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    actor text NOT NULL,
+    note text
+);
+CREATE INDEX IF NOT EXISTS claims_chain_digests_position ON claims_chain_digests (position);
+DROP TRIGGER IF EXISTS claims_chain_digests_append_only ON claims_chain_digests;
+CREATE TRIGGER claims_chain_digests_append_only BEFORE UPDATE OR DELETE ON claims_chain_digests
+    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
+DROP TRIGGER IF EXISTS claims_chain_digests_no_truncate ON claims_chain_digests;
+CREATE TRIGGER claims_chain_digests_no_truncate BEFORE TRUNCATE ON claims_chain_digests
+    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
+
 -- The ledger's settings, one row: the fingerprint of its pseudonymisation key (HMAC-SHA256 of a
 -- constant under the key, never the key; ledger/keycheck.py), recorded by its first batch.
 -- Append-only like the log: a ledger's key never changes.

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from projections.facts import ACTS, ORIGINS, EncounterFacts
+from ledger.vocabulary import ACTS, ORIGINS
+from projections.facts import EncounterFacts
 from projections.rules.calendar import Moment, hhmm, parse_hhmm
 
 Test = Callable[[EncounterFacts, Moment, Any], "str | None"]

@@ -17,12 +17,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ledger.vocabulary import CENT
 from projections.facts import EncounterFacts
 from projections.rules.calendar import Moment, moment
 from projections.rules.conditions import first_failure
 from projections.rules.model import Reference, Rule, RuleSet
-
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli.main import app
-from projections.facts import PARIS
+from ledger.vocabulary import PARIS
 from tests.csvdata import encounter, encounters_csv
 
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from projections.facts import PARIS
+from ledger.vocabulary import PARIS
 from tests.unit.test_readme import EXAMPLES, README, claims_lines
 
 

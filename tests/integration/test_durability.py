@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ledger.application import EVENTS_TABLE
-from ledger.audit.chain import GENESIS, next_link
+from ledger.chain import GENESIS, next_link
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ops.database import Connection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import psycopg
 import pytest
 
 from ledger.application import EVENTS_TABLE, ClaimsLedger
-from ledger.domain import Encounter, encounter_id
+from ledger.domain import Encounter, RuleSet, encounter_id
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ops.database import Connection
@@ -64,6 +65,29 @@ def test_library_readers_read_bulk_written_events(ledger_db: Connection, conn: A
         assert app.recorder.max_notification_id() == len(ids) + 1
     finally:
         app.close()
+
+
+def test_the_application_reads_only_the_env_it_is_given(
+        ledger_db: Connection, conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Library settings left in the shell never send the application to another database."""
+    for variable in ("CLAIMSLEDGER_POSTGRES_DBNAME", "POSTGRES_DBNAME", "POSTGRES_SCHEMA"):
+        monkeypatch.setenv(variable, "elsewhere")
+    app = ClaimsLedger(env=ledger_db.library_env())
+    try:
+        assert "POSTGRES_SCHEMA" not in app.env
+        assert app.env.get("POSTGRES_DBNAME") == ledger_db.library_env()["POSTGRES_DBNAME"]
+        rule_set = RuleSet(name="isolated", content_sha256="0" * 64, content="{}",
+                           effective_at=datetime.now(tz=UTC))
+        app.save(rule_set)
+        assert app.repository.get(rule_set.id).name == "isolated"
+        assert [n.originator_id for n in app.notification_log.select(start=1, limit=10)] == [
+            rule_set.id]
+    finally:
+        app.close()
+    # The event is in the test database's own table (schema public), the only one there.
+    assert conn.execute(f"SELECT originator_id FROM public.{EVENTS_TABLE}").fetchall() == [
+        (rule_set.id,)]
+    assert conn.execute("SELECT to_regnamespace('elsewhere')").fetchone()[0] is None
 
 
 def _provenance() -> Any:

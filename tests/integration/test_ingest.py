@@ -8,7 +8,7 @@ from uuid import uuid4
 
 from ledger import lookups
 from ledger.application import EVENTS_TABLE
-from ledger.ingest import pipeline
+from ledger.ingest import known
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from projections import facts_table
@@ -136,7 +136,7 @@ def test_a_blocks_lookup_goes_by_the_primary_key_even_when_the_planner_would_sca
                 pseudo)
     ids = lookups.Ids.of(r[0] for r in conn.execute(
         f"SELECT uuid_send(originator_id) FROM {EVENTS_TABLE}"))
-    query = pipeline._VERSIONS.as_string(conn)
+    query = known._VERSIONS.as_string(conn)
 
     def plan() -> str:
         rows = lookups.cursor(conn).execute("EXPLAIN " + query, (ids,)).fetchall()

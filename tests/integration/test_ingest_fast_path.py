@@ -18,8 +18,8 @@ from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ledger.store import EventWriter, init_schema
 from ledger.synth import generate
+from ledger.vocabulary import PARIS
 from ops.database import Connection
-from projections.facts import PARIS
 from tests.csvdata import encounter, encounters_csv
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=PARIS)

@@ -26,8 +26,8 @@ from ledger.ingest.pipeline import IngestReport, ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ledger.store import init_schema
 from ledger.synth import generate
+from ledger.vocabulary import PARIS
 from ops.database import Connection
-from projections.facts import PARIS
 
 KEY = b"fuzz-key-0123456789abcdef"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=PARIS)

@@ -12,9 +12,9 @@ import duckdb
 
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
+from ledger.vocabulary import PARIS
 from ops.database import Connection
 from projections import facts_table
-from projections.facts import PARIS
 from projections.snapshot import snapshot
 from tests.csvdata import ENCOUNTER_HEADER, decisions_csv, encounter, encounters_csv
 

@@ -1,8 +1,8 @@
-"""The fast path takes only rows it encodes exactly as the row-by-row path does.
+"""The fast path frames only rows it encodes exactly as the plain route does.
 
-For every generated row, the fast path either hands it back (and the row-by-row preparer gives
-its result, good or bad, message included) or takes it with the same aggregate id, facts or
-decision JSON, hash, effective time and the very event state the pipeline would write.
+For every generated row, the fast path either leaves it out (a bad row is then the row-by-row
+preparer's, message included; a good one sends the block the plain route) or frames it with the
+same aggregate id and the very event state the plain route writes.
 """
 
 from __future__ import annotations
@@ -16,21 +16,18 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.ingest import columnar, pipeline, prepare, reader
+from ledger import store
+from ledger.ingest import block_sql, columnar, prepare, reader
+from ledger.ingest.events import BatchEvents
 from ledger.ingest.rows import DECISION_COLUMNS, ENCOUNTER_COLUMNS
-from projections.facts import PARIS
+from ledger.vocabulary import PARIS
 
 KEY = b"columnar-test-key-0123"
 ENCOUNTER_HEADER = ENCOUNTER_COLUMNS[:-1]  # without status
 WITH_STATUS = ENCOUNTER_COLUMNS
 DECISION_HEADER = DECISION_COLUMNS
-
-
-@cache
-def _job(kind: str, header: tuple[str, ...]) -> pipeline._Job:
-    report = pipeline.IngestReport("f.csv", kind, "0" * 64, UUID(int=1), "utf-8")
-    return pipeline._Job(None, report, datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS),
-                         "0" * 64, "f.csv", UUID(int=2))
+EVENTS = BatchEvents(datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS), "tester", "f.csv",
+                     "0" * 64, UUID(int=2))
 
 
 @cache
@@ -38,40 +35,46 @@ def _preparer(kind: str, header: tuple[str, ...]) -> tuple[prepare.RowContext,
                                                           columnar.BlockPreparer]:
     cols = ENCOUNTER_COLUMNS if kind == "encounters" else DECISION_COLUMNS
     ctx = prepare.RowContext(kind, header, frozenset(cols), ";", KEY)
-    job = _job(kind, header)
-    return ctx, columnar.BlockPreparer(ctx, job.created_prefix, job.head_prefix,
-                                       (job.provenance_prefix, job.provenance_suffix))
+    return ctx, columnar.BlockPreparer(ctx, EVENTS)
+
+
+def _block(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def check_framed(kind: str, expected: list[prepare.Good | prepare.Bad],
+                 framed: columnar.Framed) -> int:
+    """Assert a framed block holds the plain route's events and bad rows; return its rows."""
+    goods = [r for r in expected if isinstance(r, prepare.Good)]
+    assert framed.bad == [r for r in expected if isinstance(r, prepare.Bad)]
+    assert framed.lines.tolist() == [g.line for g in goods]
+    plain = [EVENTS.recorded(g) if kind == "encounters" else EVENTS.decided(g, 2) for g in goods]
+    assert list(store.framed_events(framed.rows, framed.ends, framed.topic)) == [
+        (e.originator_id.bytes, e.state) for e in plain]  # type: ignore[union-attr]
+    assert framed.one_by_one() == expected  # as the plain route takes a framed block back
+    if kind == "decisions":
+        assert framed.shas is not None and framed.refs is not None
+        assert framed.shas.tolist() == [g.sha for g in goods]
+        assert framed.refs.tolist() == [g.ref for g in goods]
+    return len(goods)
 
 
 def check_block(kind: str, header: tuple[str, ...], lines: list[str]) -> int:
-    """Assert both paths agree on the lines; return how many rows the fast path took."""
+    """Assert both routes agree on the lines, as a block or else line by line; return how many
+    rows the fast path framed."""
     ctx, preparer = _preparer(kind, header)
-    job = _job(kind, header)
-    text = "".join(line + "\n" for line in lines)
-    expected = list(prepare.prepare(ctx, reader.records(text, 2, ";")))
-    prepared = preparer(text, 2)
-    got = prepared.prepared() if isinstance(prepared, columnar.Framed) else prepared
-    assert len(got) == len(expected)
+    expected = list(prepare.prepare(ctx, reader.records(_block(lines), 2, ";")))
+    framed = preparer(_block(lines), 2)
+    if framed is not None:
+        return check_framed(kind, expected, framed)
     taken = 0
-    for fast, slow in zip(got, expected, strict=True):
-        if not isinstance(fast, columnar.Taken):
-            assert fast == slow
-            continue
-        taken += 1
-        assert isinstance(slow, prepare.Good), (fast, slow)
-        assert fast.good() == slow
-        assert fast.oid == slow.oid.bytes and not slow.void
-        if kind == "decisions":
-            assert (fast.sha, fast.ref) == (slow.sha, slow.ref)
-        provenance = job.provenance_prefix + str(slow.line) + job.provenance_suffix
-        if kind == "encounters":
-            state = job._state(job.created_prefix, slow.effective_at, {
-                "facts": slow.payload, "facts_sha256": f'"{slow.sha}"', "provenance": provenance})
+    for i, line in enumerate(lines):
+        alone = list(prepare.prepare(ctx, reader.records(_block([line]), 2 + i, ";")))
+        got = preparer(_block([line]), 2 + i)
+        if got is None:  # left out though good: the plain route takes it
+            assert len(alone) == 1 and isinstance(alone[0], prepare.Good)
         else:
-            state = job._state(job.head_prefix, slow.effective_at, {
-                "decision": slow.payload, "decision_sha256": f'"{slow.sha}"',
-                "provenance": provenance})
-        assert fast.state == state
+            taken += check_framed(kind, alone, got)
     return taken
 
 
@@ -209,42 +212,35 @@ def test_a_year_left_out_of_the_paris_table_goes_row_by_row(monkeypatch: Any) ->
     from ledger.ingest import values
 
     years = tuple(y for y in values.paris_years() if y.year != 2023)
-    monkeypatch.setattr(columnar, "paris_years", lambda: years)
-    header = ENCOUNTER_HEADER
-    ctx = prepare.RowContext("encounters", header, frozenset(ENCOUNTER_COLUMNS), ";", KEY)
-    job = _job("encounters", header)
-    preparer = columnar.BlockPreparer(ctx, job.created_prefix, job.head_prefix,
-                                      (job.provenance_prefix, job.provenance_suffix))
+    monkeypatch.setattr(block_sql, "paris_years", lambda: years)
+    ctx = prepare.RowContext("encounters", ENCOUNTER_HEADER, frozenset(ENCOUNTER_COLUMNS), ";",
+                             KEY)
+    preparer = columnar.BlockPreparer(ctx, EVENTS)
     lines = [f"SOS-75;E-{y};NONE;;01/06/{y} 10:00;visit;P-1;;10101010101;0;0;VG;25,00;"
              for y in (2022, 2023, 2024)]
-    got = preparer("".join(line + "\n" for line in lines), 2)
-    assert [type(r).__name__ for r in got] == ["Taken", "Good", "Taken"]
-    assert got[0].good() == prepare.prepare(ctx, [(2, lines[0].split(";"))])[0]
+    assert preparer(_block(lines), 2) is None  # 2023 is left out, and it is a good row
+    framed = preparer(_block([lines[0], lines[2]]), 2)
+    assert framed is not None and len(framed) == 2
 
 
-def test_a_block_agrees_framed_or_not_with_non_ascii_references() -> None:
-    # A framed block leaves the facts' digests to the writer's thread (PendingDigests); a
-    # repeated id keeps the block unframed. Non-ASCII references move the bytes.
+def test_a_block_with_an_encounter_twice_is_not_framed() -> None:
     lines = [f"SOS-75;E-é{i};NONE;;01/06/2023 10:{i:02d};visit; P-ü{i} ;;10101010101;0;0;VG;"
              "25,00;Fé" for i in range(20)]
     _, preparer = _preparer("encounters", ENCOUNTER_HEADER)
-    for block, framed in ((lines, True), (lines + lines[:1], False)):
-        got = preparer("".join(line + "\n" for line in block), 2)
-        assert isinstance(got, columnar.Framed) is framed
-        assert check_block("encounters", ENCOUNTER_HEADER, block) == len(block)
+    assert preparer(_block(lines), 2) is not None
+    assert preparer(_block(lines + lines[:1]), 2) is None
+    assert check_block("encounters", ENCOUNTER_HEADER, lines) == len(lines)
 
 
-def test_a_bad_last_line_without_a_line_break_is_handed_back() -> None:
+def test_a_bad_last_line_without_a_line_break_is_quarantined() -> None:
     # A file's last line may lack its line break: the fast path counts it among the block's
-    # lines, so a bad row there is prepared row by row rather than left out of the framed block.
+    # lines, so a bad row there is among the framed block's bad rows, not lost.
     row = "SOS-75;E-{};NONE;;01/06/2023 10:00;{};P-1;;10101010101;0;0;VG;25,00;"
     ctx, preparer = _preparer("encounters", ENCOUNTER_HEADER)
     for last, bad in ((row.format(9, "visit"), 0), (row.format(9, "swim"), 1)):
         text = row.format(1, "visit") + "\n" + last
         got = preparer(text, 2)
-        rows = got.prepared() if isinstance(got, columnar.Framed) else got
+        assert got is not None
         expected = list(prepare.prepare(ctx, reader.records(text, 2, ";")))
-        assert len(rows) == len(expected) == 2
-        assert ([r for r in rows if isinstance(r, prepare.Bad)]
-                == [r for r in expected if isinstance(r, prepare.Bad)])
-        assert sum(isinstance(r, prepare.Bad) for r in rows) == bad
+        assert check_framed("encounters", expected, got) == 2 - bad
+        assert len(got.bad) == bad

@@ -10,20 +10,27 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.ingest import pipeline, prepare
+from ledger.decide import Known
+from ledger.ingest import prepare
+from ledger.ingest.events import T_CORRECTED, BatchEvents
+from ledger.ingest.report import IngestReport
+from ledger.ingest.routes import Routes
 from ledger.ingest.rows import ENCOUNTER_COLUMNS, ENCOUNTER_SCHEMA, parse_row
 from ledger.persistence import PydanticMapper, event_state
-from projections.facts import PARIS
+from ledger.vocabulary import PARIS
 
 text = st.text(st.characters(blacklist_categories=("Cs", "Cf"), blacklist_characters=";\n\r\x00"),
                min_size=1, max_size=12).filter(lambda s: s.strip() != "")
 moments = st.datetimes(min_value=datetime(2017, 1, 1), max_value=datetime(2026, 12, 31))
 
 
-def _job(header: list[str]) -> pipeline._Job:
-    report = pipeline.IngestReport("f.csv", "encounters", "0" * 64, uuid4(), "utf-8")
-    return pipeline._Job(None, report, datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS),
-                         "0" * 64, "f.csv", uuid4())
+def _routes(header: list[str]) -> Routes:
+    ctx = prepare.RowContext("encounters", tuple(header), frozenset(ENCOUNTER_COLUMNS), ";",
+                             b"k" * 20)
+    report = IngestReport("f.csv", "encounters", "0" * 64, uuid4(), "utf-8")
+    events = BatchEvents(datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=PARIS), "tester", "f.csv",
+                         "0" * 64, uuid4())
+    return Routes(None, ctx, events, report)
 
 
 @settings(max_examples=300, deadline=None)
@@ -47,16 +54,14 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
               "billed_amount": "35,5", "invoice_ref": invoice}
     if extra is not None:
         record["note"] = extra
-    job = _job(list(record))
+    routes = _routes(list(record))
     _, problems = parse_row(ENCOUNTER_SCHEMA, record)
     assert problems == []
-    job.lookup = lambda ids, facts=True: {}  # type: ignore[method-assign]
     fields = [record[h] for h in record]
-    ctx = prepare.RowContext("encounters", tuple(record), frozenset(ENCOUNTER_COLUMNS), ";",
-                             b"k" * 20)
-    events = [e for chunk in job.row_chunks(ctx, iter([(2, fields), (3, fields)]))
-              for e in job.chunk_events(chunk.rows, {}, True)]
-    assert len(events) == 1 and job.report.unchanged == 1
+    rows = prepare.prepare(routes.ctx, [(2, fields), (3, fields)])
+    state: dict[bytes, Known] = {}
+    events = list(routes._events(rows, state))
+    assert len(events) == 1 and routes.counts.unchanged == 1
     mapper = PydanticMapper(transcoder=None)  # type: ignore[arg-type]
     for e in events:
         stored = StoredEvent(e.originator_id, e.originator_version, e.topic, e.state)
@@ -64,17 +69,11 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
         assert event_state(decoded) == e.state  # type: ignore[arg-type]
         assert mapper.to_stored_event(decoded).state == e.state
     # A correction of the same encounter, on top of the recorded state:
-    recorded = json.loads(events[0].state)
-    state = pipeline._Known(version=1, facts_text=json.dumps(recorded["facts"]),
-                            facts_sha=recorded["facts_sha256"])
     changed = {**record, "billed_amount": "40,00"}
-    ctx = prepare.RowContext("encounters", tuple(changed), frozenset(ENCOUNTER_COLUMNS), ";",
-                             b"k" * 20)
-    (good,) = prepare.prepare(ctx, [(4, list(changed.values()))])
+    (good,) = prepare.prepare(routes.ctx, [(4, list(changed.values()))])
     assert isinstance(good, prepare.Good)
-    provenance = job.provenance_prefix + "4" + job.provenance_suffix
-    corrected = list(job._encounter_events(state, good, provenance))
-    assert corrected[0].topic == pipeline.T_CORRECTED
+    corrected = list(routes._events([good], state))
+    assert corrected[0].topic == T_CORRECTED and corrected[0].originator_version == 2
     assert json.loads(corrected[0].state)["changed"] == ["billed_amount"]
     stored = StoredEvent(corrected[0].originator_id, 2, corrected[0].topic, corrected[0].state)
     assert event_state(mapper.to_domain_event(stored)) == corrected[0].state  # type: ignore[arg-type]

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import native, store
-from ledger.audit.chain import GENESIS, next_link
+from ledger import store
+from ledger.chain import GENESIS, next_link
 from ledger.store import ChainHead, EventWriter, NewEvent
 
 TOPIC = "ledger.domain:Encounter.Recorded"
@@ -53,12 +53,9 @@ def _writer(position: int, link: bytes) -> tuple[EventWriter, _Recorder]:
 
 
 def _framed(events: list[NewEvent]) -> tuple[bytearray, np.ndarray]:
-    """The events framed with ``frame_states``, their ids filled in as the preparer fills them."""
-    rows, ends = store.frame_states([e.state for e in events], TOPIC)
-    ids = np.frombuffer(b"".join(bytes(e.originator_id) for e in events), np.uint8)
-    np.frombuffer(rows, np.uint8)[store.framed_id_offsets(ends)[:, None] + np.arange(16)] = (
-        ids.reshape(-1, 16))
-    return rows, ends
+    """The events framed with ``frame_states``."""
+    return store.frame_states([e.state for e in events], TOPIC,
+                              b"".join(bytes(e.originator_id) for e in events))
 
 
 states = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=40)
@@ -95,24 +92,21 @@ def test_the_chain_of_framed_rows_is_the_chain_verify_recomputes() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(states=st.lists(st.binary(max_size=300), max_size=40))
-def test_the_python_framing_is_the_native_framing(states: list[bytes]) -> None:
+def test_states_as_duckdb_hands_them_are_framed_as_bytes(states: list[bytes]) -> None:
     handed = np.empty(len(states), dtype=object)  # as DuckDB hands them: bytearrays
     for i, state in enumerate(states):
         handed[i] = bytearray(state)
-    framed = store.frame_states(handed, TOPIC)
-    saved = native.loops
-    native.loops = None
-    try:
-        python = store.frame_states(states, TOPIC)
-    finally:
-        native.loops = saved
-    assert framed[0] == python[0] and list(framed[1]) == list(python[1])
-    assert [s for _, s in store.framed_events(*python, TOPIC)] == states
+    ids = b"".join(bytes([i % 256]) * 16 for i in range(len(states)))
+    framed = store.frame_states(handed, TOPIC, ids)
+    plain = store.frame_states(states, TOPIC, ids)
+    assert framed[0] == plain[0] and list(framed[1]) == list(plain[1])
+    assert [s for _, s in store.framed_events(*plain, TOPIC)] == states
+    assert store.framed_id_bytes(*plain) == ids
 
 
 def test_framing_refuses_a_state_that_is_not_bytes() -> None:
     with pytest.raises(TypeError):
-        store.frame_states([b"{}", "{}"], TOPIC)
+        store.frame_states([b"{}", "{}"], TOPIC, bytes(32))
 
 
 def test_rows_not_framed_by_frame_states_are_refused() -> None:

@@ -1,12 +1,10 @@
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from ledger.ingest import values
-
-PARIS = ZoneInfo("Europe/Paris")
+from ledger.vocabulary import PARIS
 
 
 class TestDateTimes:

@@ -7,9 +7,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from audit.digest import list_digests, record_digest
+from audit.verify import verify_chain
 from ledger.application import EVENTS_TABLE
-from ledger.audit.digest import list_digests, record_digest
-from ledger.audit.verify import verify_chain
 from tests.integration.audit.conftest import B_REFS
 
 

@@ -24,7 +24,7 @@ root.command("verify")(audit_cmd.verify)
 
 @pytest.fixture
 def env(ledger_db: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setattr("ledger.audit.extract.LibraryRules", FakeRules)
+    monkeypatch.setattr("audit.extract.LibraryRules", FakeRules)
     return {"CLAIMS_DATABASE_URL": ledger_db.url, "CLAIMS_HOME": str(tmp_path / "home"),
             "CLAIMS_ACTOR": "counsel"}
 

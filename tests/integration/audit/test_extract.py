@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ledger.audit import bundle as b
-from ledger.audit.bundle_verify import verify_bundle
-from ledger.audit.collect import ChainBrokenError
-from ledger.audit.digest import list_digests
-from ledger.audit.extract import BundleSummary, extract
+from audit import bundle as b
+from audit.bundle_verify import verify_bundle
+from audit.collect import ChainBrokenError
+from audit.digest import list_digests
+from audit.extract import BundleSummary, extract
 from ledger.domain import encounter_id
 from tests.integration.audit.conftest import B_PATIENTS, B_REFS, DOCTOR_B, A, B, FakeRules
 from tests.integration.audit.test_chain import _as_superuser, _position_of_b

@@ -12,10 +12,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from audit.collect import ExtractError
+from audit.digest import list_digests, record_digest
+from audit.extract import extract
 from cli import audit_cmd
-from ledger.audit.collect import ExtractError
-from ledger.audit.digest import list_digests, record_digest
-from ledger.audit.extract import extract
 from ops.database import Connection
 from tests.integration.audit.conftest import A, FakeRules
 
@@ -38,7 +38,7 @@ def _leftovers(folder: Path) -> list[str]:
 def test_unknown_association_exits_1_and_records_nothing(
         two_associations: Any, ledger_db: Connection, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ledger.audit.extract.LibraryRules", FakeRules)
+    monkeypatch.setattr("audit.extract.LibraryRules", FakeRules)
     env = {"CLAIMS_DATABASE_URL": ledger_db.url, "CLAIMS_HOME": str(tmp_path / "home"),
            "CLAIMS_ACTOR": "counsel"}
     record_digest(two_associations, actor="before")
@@ -83,7 +83,7 @@ def test_failure_while_zipping_leaves_no_partial_zip(
             zf.writestr("manifest.json", "{}")
         raise Injected("killed while zipping")
 
-    monkeypatch.setattr("ledger.audit.extract._zip", zip_half)
+    monkeypatch.setattr("audit.extract._zip", zip_half)
     before = list_digests(two_associations)
     with pytest.raises(Injected):
         extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "case",

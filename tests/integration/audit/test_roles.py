@@ -10,9 +10,9 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
+from audit.digest import record_digest
+from audit.verify import verify_chain
 from ledger.application import EVENTS_TABLE
-from ledger.audit.digest import record_digest
-from ledger.audit.verify import verify_chain
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ops.database import Connection

@@ -7,9 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
 
-from ledger.audit import bundle as b
-from ledger.audit.bundle_verify import verify_bundle
-from ledger.audit.chain import event_digest, event_digest_from_hash, next_link
+from audit import bundle as b
+from audit.bundle_verify import verify_bundle
+from ledger.chain import event_digest, event_digest_from_hash, next_link
 
 
 def test_digest_from_state_hash_is_the_chain_digest() -> None:

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ledger.audit.merkle import MerkleBuilder, leaf_hash, root_of, verify_inclusion
+from audit.merkle import MerkleBuilder, leaf_hash, root_of, verify_inclusion
 
 
 def _leaves(n: int) -> list[bytes]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import duckdb
 
-from projections.facts import FACT_COLUMNS, PARIS, EncounterFacts
+from ledger.vocabulary import PARIS
+from projections.facts import FACT_COLUMNS, EncounterFacts
 from projections.rules.batch import payout_lines_sql, payout_sql
 from projections.rules.conditions import elapsed_seconds
 from projections.rules.model import RuleSet

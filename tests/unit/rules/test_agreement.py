@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.facts import PARIS, EncounterFacts
+from ledger.vocabulary import PARIS
+from projections.facts import EncounterFacts
 from projections.rules.interpreter import explain_many
 from projections.rules.loader import load_rule_set
 from projections.rules.model import RuleSet

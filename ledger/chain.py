@@ -1,4 +1,7 @@
-"""The tamper-evident hash chain over the notification log.
+"""The tamper-evident hash chain over the notification log: its link formula.
+
+The write side extends the chain as it writes (``ledger.store``); the audit trail (``audit``)
+recomputes it to verify the log and to prove events in extracts, with these same functions.
 
 Link ``n`` = SHA-256 of: link ``n-1`` (32 zero bytes before the first), then the stored event at
 position ``n``: its position (8 bytes, big-endian), aggregate id (16 bytes), version (8 bytes),
@@ -52,3 +55,9 @@ def next_link(
     return hashlib.sha256(
         previous + event_digest(position, originator_id, version, topic, state)
     ).digest()
+
+
+def link_of(previous: bytes, head: bytes, topic: bytes, state_sha256: bytes) -> bytes:
+    """``next_link`` from its parts as the bulk writer has them: ``head`` is the position, id
+    and version (``_QUAD``, 16 bytes, ``_QUAD``), ``topic`` its ``topic_field``."""
+    return hashlib.sha256(b"".join((previous, head, topic, state_sha256))).digest()

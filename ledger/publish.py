@@ -1,15 +1,17 @@
 """Publishing rule sets into the ledger: every result can cite the exact rules it used.
 
 A rule set is published as ``RuleSet.Published`` (full canonical content and its SHA-256) the first
-time it is used, and ``RuleSet.Republished`` when its content has changed since.
+time it is used, and ``RuleSet.Republished`` when its content has changed since. The ledger takes
+the content as given: the read side (``projections.rules``) computes the canonical text and its
+hash, and its callers (the CLI, an audit extract) pass them here as plain values.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.utils import get_topic
 
@@ -17,7 +19,21 @@ from ledger import domain
 from ledger.application import EVENTS_TABLE
 from ledger.persistence import event_state
 from ledger.store import EventWriter, NewEvent
-from projections.facts import PARIS
+from ledger.vocabulary import PARIS
+
+
+class RuleSetContent(NamedTuple):
+    """A rule set as the ledger publishes it.
+
+    Attributes:
+        name: the rule set's name (its aggregate id is ``domain.rule_set_id(name)``).
+        content: its canonical JSON text.
+        content_hash: the SHA-256 (hex) of ``content`` encoded as UTF-8.
+    """
+
+    name: str
+    content: str
+    content_hash: str
 
 
 def published_hash(conn: Any, name: str) -> tuple[int, str | None]:
@@ -31,8 +47,17 @@ def published_hash(conn: Any, name: str) -> tuple[int, str | None]:
     return int(row[0]), json.loads(bytes(row[1]))["content_sha256"]
 
 
-def publish_rule_sets(conn: Any, rule_sets: Sequence[Any]) -> list[str]:
-    """Publish the rule sets not yet published with their current content; returns their names."""
+def publish_rule_sets(conn: Any, rule_sets: Iterable[RuleSetContent]) -> list[str]:
+    """Publish the rule sets not yet published with their current content; returns their names.
+
+    Args:
+        conn: an open autocommit psycopg connection to the ledger database.
+        rule_sets: the rule sets' names, canonical contents and content hashes; a name given
+            twice is published once, with its first content.
+
+    Returns:
+        The names of the rule sets published (or republished) now, in the order given.
+    """
     done: list[str] = []
     seen: set[str] = set()
     for rs in rule_sets:
@@ -48,12 +73,11 @@ def publish_rule_sets(conn: Any, rule_sets: Sequence[Any]) -> list[str]:
             event: Any = domain.RuleSet.Published(
                 originator_id=oid, originator_version=1, timestamp=now,
                 originator_topic=get_topic(domain.RuleSet), effective_at=now, name=rs.name,
-                content_sha256=rs.content_hash, content=rs.to_canonical_json())
+                content_sha256=rs.content_hash, content=rs.content)
         else:
             event = domain.RuleSet.Republished(
                 originator_id=oid, originator_version=version + 1, timestamp=now,
-                effective_at=now, content_sha256=rs.content_hash,
-                content=rs.to_canonical_json())
+                effective_at=now, content_sha256=rs.content_hash, content=rs.content)
         with conn.transaction():
             writer = EventWriter(conn)
             writer.lock()

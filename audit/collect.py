@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
+from audit.digest import Digest
+from audit.records import IncludedEncounter, StoredEventRecord
+from audit.verify import ChainBreak, scan_log
 from ledger import domain, lookups
 from ledger.application import EVENTS_TABLE
-from ledger.audit.chain import GENESIS
-from ledger.audit.digest import Digest, ensure_digest_table
-from ledger.audit.verify import ChainBreak, scan_log
+from ledger.chain import GENESIS
 from ledger.errors import LedgerError
 from ledger.store import EventWriter
+from ledger.vocabulary import PARIS
 from projections import facts_table
-from projections.facts import PARIS, EncounterFacts
+from projections.facts import EncounterFacts
 
 _FACT_COLUMNS = """encounter_id::text, association, encounter_ref, regulation_origin, regulated_at,
     performed_at, act, doctor_rpps, treating_doctor, pdsa, patient_birth_year"""
@@ -50,28 +52,6 @@ class ChainBrokenError(ExtractError):
     def __init__(self, brk: ChainBreak):
         super().__init__(f"chain broken at position {brk.position} ({brk.kind}): {brk.message}")
         self.brk = brk
-
-
-@dataclass
-class StoredEventRecord:
-    """One stored event as it goes into the bundle, with its chain links."""
-
-    position: int
-    originator_id: UUID
-    version: int
-    topic: str
-    state_text: str
-    link_before: bytes = b""
-    link: bytes = b""
-
-
-@dataclass
-class IncludedEncounter:
-    encounter_id: str
-    encounter_ref: str
-    voided: bool
-    events: list[StoredEventRecord] = field(default_factory=list)
-    facts: EncounterFacts | None = None
 
 
 @dataclass
@@ -122,7 +102,6 @@ def collect(
         ChainBrokenError: the chain does not verify up to the head.
         ExtractError: the snapshot could not be taken consistently.
     """
-    ensure_digest_table(conn)
     for _ in range(attempts):
         chain_pending(conn)
         facts_table.catch_up(conn)

@@ -1,6 +1,6 @@
 """A Merkle tree over the event log (RFC 9162 shape), built in one streaming pass.
 
-The hash chain (``ledger.audit.chain``) proves that nothing changed, but proving that one event
+The hash chain (``ledger.chain``) proves that nothing changed, but proving that one event
 belongs to it would need every later event. The Merkle tree over the same events gives short
 inclusion proofs that reveal only hashes of other events:
 

@@ -1,6 +1,6 @@
 """Verifying the hash chain against the stored events, in one streamed pass.
 
-Every link is recomputed from the events in position order (``ledger.audit.chain``) and compared
+Every link is recomputed from the events in position order (``ledger.chain``) and compared
 with the stored one. The first position where the log and its chain disagree is named: an event
 whose stored bytes changed (link mismatch), an event without its link, a link without its event, a
 missing position (gap), or a recorded digest (``claims_chain_digests``) that the recomputed chain
@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 
 from psycopg import pq
 
+from audit.merkle import MerkleBuilder, leaf_hash
 from ledger.application import EVENTS_TABLE
-from ledger.audit.chain import GENESIS, event_digest_from_hash
-from ledger.audit.merkle import MerkleBuilder, leaf_hash
+from ledger.chain import GENESIS, event_digest_from_hash
 
 #: Rows fetched per round trip from each server-side cursor.
 CHUNK_ROWS = 10_000

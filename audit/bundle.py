@@ -1,14 +1,17 @@
 """The audit bundle's layout and the helpers shared by its writer and its offline verifier.
 
-The layout is a CONTRACT (``ledger/audit/docs.md``): names and keys only change additively.
+The layout is a CONTRACT (``audit/docs.md``): names and keys only change additively.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+
+from ledger.vocabulary import CENT
 
 FORMAT = "claims-ledger-audit-bundle"
 FORMAT_VERSION = 1
@@ -24,9 +27,6 @@ PROOFS = "proofs.json"
 REPORT = "report.pdf"
 README = "README.txt"
 RULES_DIR = "rules"
-
-CENT = Decimal("0.01")
-
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -74,4 +74,14 @@ def seal_text(manifest_bytes: bytes) -> str:
 
 def rule_file(name: str) -> str:
     return f"{RULES_DIR}/{name}.json"
+
+
+def latest_paid(events: Sequence[dict[str, Any]]) -> Decimal | None:
+    """The paid amount of the latest ``Encounter.Decided`` among an encounter's events (as in
+    ``encounters.jsonl``)."""
+    decided = [e for e in events if e["topic"].endswith("Encounter.Decided")]
+    if not decided:
+        return None
+    latest = max(decided, key=lambda e: e["version"])
+    return Decimal(str(latest["state"]["decision"]["paid_amount"]))
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from ledger.audit import bundle as b
-from ledger.audit.chain import event_digest_from_hash
-from ledger.audit.merkle import leaf_hash, verify_inclusion
+from audit import bundle as b
+from audit.merkle import leaf_hash, verify_inclusion
+from ledger.chain import event_digest_from_hash
 
 
 class BundleProblem(NamedTuple):
@@ -250,8 +250,6 @@ def _amounts(c: _Check, encounters: list[dict[str, Any]]) -> None:
 
 def _check_amounts(c: _Check, encounters: list[dict[str, Any]], expl: dict[str, Any],
                    totals: dict[str, Any]) -> None:
-    from ledger.audit.extract import latest_paid
-
     live = {e["encounter_id"]: e for e in encounters if not e.get("voided")}
     sums = {name: Decimal("0") for name in expl["rule_sets"]}
     explained = set()
@@ -278,7 +276,7 @@ def _check_amounts(c: _Check, encounters: list[dict[str, Any]], expl: dict[str, 
                              f"{sums.get(name)}")
         if _dec(t["difference_vs_base"]) != total - base:
             c.fail(b.TOTALS, f"difference of {name!r} is not its total minus the base total")
-    paid = [latest_paid(e["events"]) for e in live.values()]
+    paid = [b.latest_paid(e["events"]) for e in live.values()]
     recomputed = sum((p for p in paid if p is not None), Decimal("0"))
     if _dec(totals["insurer_paid"]["total"]) != recomputed:
         c.fail(b.TOTALS, f"insurer paid total {totals['insurer_paid']['total']} differs from the "

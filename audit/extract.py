@@ -1,8 +1,8 @@
 """Audit extracts: one association's encounters for a period, verifiable offline by anyone.
 
 ``extract`` publishes the rule sets it uses into the ledger, reads a consistent snapshot
-(``ledger.audit.collect``), explains every encounter under every rule set, and writes the bundle
-described in ``ledger/audit/docs.md`` (a folder, or a zip): manifest, full event histories with
+(``audit.collect``), explains every encounter under every rule set, and writes the bundle
+described in ``audit/docs.md`` (a folder, or a zip): manifest, full event histories with
 provenance, explanations, totals, Merkle inclusion proofs tied to the chain head, the rule sets'
 canonical content, a PDF report and a README. It never contains another association's data.
 
@@ -15,7 +15,6 @@ folder, never a partial bundle or a digest of one).
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import zipfile
@@ -26,11 +25,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledger.audit import bundle as b
-from ledger.audit.collect import Collected, ExtractError, StoredEventRecord, collect
-from ledger.audit.digest import insert_digest
-from ledger.audit.readme import readme_text
-from projections.facts import PARIS, EncounterFacts
+from audit import bundle as b
+from audit.collect import Collected, ExtractError, collect
+from audit.digest import insert_digest
+from audit.readme import readme_text
+from audit.records import StoredEventRecord, event_json
+from ledger.publish import RuleSetContent, publish_rule_sets
+from ledger.vocabulary import PARIS
+from projections.facts import EncounterFacts
 
 
 class RulesEngine(Protocol):
@@ -130,9 +132,8 @@ def extract(
     engine = rules or LibraryRules()
     rule_sets = [engine.load(n) for n in dict.fromkeys(rule_set_names)]
     _require_association(conn, association)
-    from projections.publish import publish_rule_sets
-
-    publish_rule_sets(conn, rule_sets)
+    publish_rule_sets(conn, [RuleSetContent(rs.name, rs.to_canonical_json(), rs.content_hash)
+                             for rs in rule_sets])
     created = now or datetime.now(tz=PARIS)
     note = f"audit extract {association} {date_from}..{date_to}"
     got = collect(conn, association, date_from, date_to, rule_sets, encounter_refs)
@@ -204,14 +205,6 @@ def _zip(folder: Path, target: Path) -> None:
             zf.write(path, path.relative_to(folder).as_posix())
 
 
-def event_json(e: StoredEventRecord) -> dict[str, Any]:
-    """One stored event in the bundle: exact stored state text, parsed state, provenance."""
-    state = json.loads(e.state_text)
-    return {"position": e.position, "aggregate_id": str(e.originator_id), "version": e.version,
-            "topic": e.topic, "state_json": e.state_text, "state": state,
-            "provenance": state.get("provenance")}
-
-
 def explanation_json(expl: Any) -> dict[str, Any]:
     """An explanation as plain JSON: amount and lines (code, amount, reference, why...)."""
     lines = []
@@ -227,15 +220,6 @@ def explanation_json(expl: Any) -> dict[str, Any]:
     if not_applied:
         out["not_applied"] = b.to_jsonable(not_applied)
     return out
-
-
-def latest_paid(events: Sequence[dict[str, Any]]) -> Decimal | None:
-    """The paid amount of the latest ``Encounter.Decided`` among an encounter's events."""
-    decided = [e for e in events if e["topic"].endswith("Encounter.Decided")]
-    if not decided:
-        return None
-    latest = max(decided, key=lambda e: e["version"])
-    return Decimal(str(latest["state"]["decision"]["paid_amount"]))
 
 
 def _write(
@@ -270,7 +254,7 @@ def _write(
             total += Decimal(data["amount"])
         base = totals[0].total if totals else total
         totals.append(RuleSetTotal(rs.name, rs.content_hash, len(live), total, total - base))
-    paid = [latest_paid(hist) for enc, hist in zip(got.encounters, histories, strict=True)
+    paid = [b.latest_paid(hist) for enc, hist in zip(got.encounters, histories, strict=True)
             if enc.facts is not None]
     insurer_paid = sum((p for p in paid if p is not None), Decimal("0"))
     files[b.EXPLANATIONS] = b.json_bytes({
@@ -306,7 +290,7 @@ def _write(
                       for rs in rule_sets],
     }
     files[b.README] = readme_text(manifest).encode("utf-8")
-    from ledger.audit.report_pdf import build_report
+    from audit.report_pdf import build_report
 
     files[b.REPORT] = build_report(manifest, totals, insurer_paid, got.encounters,
                                    per_encounter, [rs.name for rs in rule_sets])
@@ -323,8 +307,8 @@ def _write(
 
 
 def _proofs(got: Collected, included: list[StoredEventRecord]) -> dict[str, Any]:
-    from ledger.audit.chain import event_digest_from_hash
-    from ledger.audit.merkle import leaf_hash
+    from audit.merkle import leaf_hash
+    from ledger.chain import event_digest_from_hash
 
     entries = []
     for e in sorted(included, key=lambda e: e.position):

@@ -28,9 +28,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from ledger.audit.collect import IncludedEncounter
-from ledger.audit.readme import HOW_TO_VERIFY
-from projections.facts import PARIS
+from audit.bundle import latest_paid
+from audit.readme import HOW_TO_VERIFY
+from audit.records import IncludedEncounter, event_json
+from ledger.vocabulary import PARIS
 
 _STYLES = getSampleStyleSheet()
 _MONO = ParagraphStyle("mono", parent=_STYLES["BodyText"], fontName="Courier", fontSize=7.5,
@@ -128,8 +129,6 @@ def _annex(encounters: Sequence[IncludedEncounter], explained: dict[str, dict[st
            names: list[str]) -> list[Any]:
     header = ["Encounter", "Act (Paris)", "Origin", "Act", "Billed", *names, "Paid"]
     rows: list[list[Any]] = [header]
-    from ledger.audit.extract import event_json, latest_paid
-
     for enc in encounters:
         facts = _latest_facts(enc)
         when = facts.get("performed_at", "")

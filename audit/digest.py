@@ -6,7 +6,8 @@ the federation, printed in a report, given to the other side of a dispute — pi
 ``verify_chain`` checks every recorded digest against the recomputed chain. An audit extract
 records one too, with the Merkle root of its proofs, so the table is also the log of extracts.
 
-``claims_chain_digests`` is append-only like the event log (same trigger function).
+``claims_chain_digests`` is part of the ledger's schema (``ops/sql/schema.sql``, applied by
+``ledger.store.init_schema``) and append-only like the event log (same trigger function).
 """
 
 from __future__ import annotations
@@ -14,25 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-DDL = """
-CREATE TABLE IF NOT EXISTS claims_chain_digests (
-    id bigserial PRIMARY KEY,
-    position bigint NOT NULL,
-    link bytea NOT NULL,
-    merkle_root bytea,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    actor text NOT NULL,
-    note text
-);
-CREATE INDEX IF NOT EXISTS claims_chain_digests_position ON claims_chain_digests (position);
-CREATE OR REPLACE TRIGGER claims_chain_digests_append_only
-    BEFORE UPDATE OR DELETE ON claims_chain_digests
-    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
-CREATE OR REPLACE TRIGGER claims_chain_digests_no_truncate
-    BEFORE TRUNCATE ON claims_chain_digests
-    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
-"""
 
 
 @dataclass(frozen=True)
@@ -54,19 +36,6 @@ class Digest:
     actor: str = "unknown"
     merkle_root: str | None = None
     note: str | None = None
-
-
-def ensure_digest_table(conn: Any) -> None:
-    """Create ``claims_chain_digests`` and its append-only triggers if missing (idempotent).
-
-    Needs the ledger schema (``ledger.store.init_schema``) for the trigger function; run by the
-    schema owner.
-    """
-    exists = conn.execute("SELECT to_regclass('claims_chain_digests')").fetchone()[0]
-    if exists is None:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('claims-schema'))")
-            conn.execute(DDL)
 
 
 def insert_digest(
@@ -94,7 +63,6 @@ def record_digest(conn: Any, *, actor: str = "unknown", note: str | None = None)
     Returns:
         The ``Digest`` stored. Position 0 and 32 zero bytes for an empty ledger.
     """
-    ensure_digest_table(conn)
     row = conn.execute(
         "SELECT notification_id, link FROM claims_chain ORDER BY notification_id DESC LIMIT 1"
     ).fetchone()

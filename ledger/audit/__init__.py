@@ -1,1 +1,0 @@
-"""The audit trail: hash chain, digests, Merkle proofs, dispute extracts (see docs.md)."""

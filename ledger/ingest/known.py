@@ -1,0 +1,104 @@
+"""What the ledger knows of the aggregates a block of rows touches, read in one query.
+
+Reads the batch's own uncommitted writes too (same transaction). Ids go and come as their 16
+bytes (``lookups.Ids``): far cheaper than ``UUID`` objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from eventsourcing.utils import get_topic
+from psycopg import sql
+
+from ledger import domain, lookups
+from ledger.application import EVENTS_TABLE
+from ledger.decide import Known
+
+T_RECORDED = get_topic(domain.Encounter.Recorded)
+T_CORRECTED = get_topic(domain.Encounter.Corrected)
+T_VOIDED = get_topic(domain.Encounter.Voided)
+T_DECIDED = get_topic(domain.Encounter.Decided)
+T_COMPLETED = get_topic(domain.ImportBatch.Completed)
+FACT_TOPICS = (T_RECORDED, T_CORRECTED)
+
+#: A stored event as a lookup fetches it: id (16 bytes), version, topic, state (or None).
+Stored = tuple[bytes, int, str, bytes | None]
+
+#: The stored events of some aggregates, their states unless they are facts and the facts are
+#: not wanted.
+_EVENTS = sql.SQL(
+    "SELECT uuid_send(originator_id), originator_version, topic, "
+    "CASE WHEN %s OR NOT topic = ANY(%s) THEN state END FROM {} "
+    "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
+).format(sql.Identifier(EVENTS_TABLE))
+#: The versions stored of some aggregates, from the primary key alone.
+_VERSIONS = sql.SQL(
+    "SELECT uuid_send(originator_id), originator_version FROM {} "
+    "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"
+).format(sql.Identifier(EVENTS_TABLE))
+
+
+def stored(conn: Any, ids: lookups.Ids, facts: bool = True) -> list[Stored]:
+    """The stored events of the aggregates, each aggregate's in version order.
+
+    Without the facts (a decisions file), the versions come first from the primary key alone (an
+    index-only scan once the table is settled, ``lookups.settle``): an encounter at version 1
+    holds only its ``Recorded`` event, and only the others are read from the table itself.
+    """
+    if not ids:
+        return []
+    cur = lookups.cursor(conn)
+    firsts: list[Stored] = []
+    if not facts:
+        versions = cur.execute(_VERSIONS, (ids,)).fetchall()
+        later = {oid for oid, version in versions if version > 1}
+        firsts = [(oid, 1, T_RECORDED, None) for oid, _ in versions if oid not in later]
+        if not later:
+            return firsts
+        ids = lookups.Ids.of(later)
+    cur.execute(_EVENTS, (facts, list(FACT_TOPICS), ids))
+    return firsts + cur.fetchall()
+
+
+def known(events: list[Stored]) -> dict[bytes, Known]:
+    """What the stored events say of each encounter (``decide.Known``)."""
+    found: dict[bytes, Known] = {}
+    for oid, version, topic, state in events:
+        k = found.get(oid, Known())
+        if topic in FACT_TOPICS:
+            facts = orjson.loads(state) if state is not None else {}
+            k = Known(version, orjson.dumps(facts.get("facts")) if facts else None,
+                      facts.get("facts_sha256"), False, k.decisions)
+        elif topic == T_VOIDED:
+            k = Known(version, k.facts, k.facts_sha256, True, k.decisions)
+        elif topic == T_DECIDED and state is not None:
+            k = Known(version, k.facts, k.facts_sha256, k.voided,
+                      k.decisions | {orjson.loads(state)["decision_sha256"]})
+        else:
+            k = Known(version, k.facts, k.facts_sha256, k.voided, k.decisions)
+        found[oid] = k
+    return found
+
+
+def decisions(conn: Any, ids: lookups.Ids) -> tuple[dict[bytes, int], dict[bytes, frozenset[str]]]:
+    """The latest version of each known encounter, and the SHA-256 of its recorded decisions
+    (for a block of decisions: no ``Known`` per encounter)."""
+    latest: dict[bytes, int] = {}
+    recorded: dict[bytes, set[str]] = {}
+    for oid, version, topic, state in stored(conn, ids, facts=False):
+        latest[oid] = version
+        if topic == T_DECIDED and state is not None:
+            recorded.setdefault(oid, set()).add(orjson.loads(state)["decision_sha256"])
+    return latest, {oid: frozenset(shas) for oid, shas in recorded.items()}
+
+
+def batch_completed(conn: Any, batch: bytes) -> tuple[int, dict[str, Any] | None]:
+    """An import batch's version and its latest ``Completed`` event's state, if any."""
+    version, completed = 0, None
+    for _, v, topic, state in stored(conn, lookups.Ids(batch), facts=False):
+        version = v
+        if topic == T_COMPLETED and state is not None:
+            completed = orjson.loads(state)
+    return version, completed
