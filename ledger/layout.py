@@ -48,6 +48,8 @@ class Field:
     name: str
     kind: Kind
     nullable: bool
+    required: bool = True
+    default: Any = None
 
     @property
     def quoted(self) -> bool:
@@ -81,7 +83,8 @@ def _kind(annotation: Any) -> tuple[Kind, bool]:
 @cache
 def fields(model: type[BaseModel], exclude: frozenset[str] = frozenset()) -> tuple[Field, ...]:
     """The model's fields in pydantic's serialisation order, with their JSON kinds."""
-    return tuple(Field(name, *_kind(info.annotation))
+    return tuple(Field(name, *_kind(info.annotation), info.is_required(),
+                       None if info.is_required() else info.get_default(call_default_factory=True))
                  for name, info in model.model_fields.items() if name not in exclude)
 
 
@@ -101,10 +104,11 @@ _PLAIN: dict[Kind, Callable[[Any], Any]] = {
 
 def to_json(model: type[BaseModel], values: Mapping[str, Any]) -> str:
     """The JSON pydantic writes for ``model(**values)``, without building the model (the ingest
-    hot path); ``values`` are typed as the model's fields are."""
+    hot path); ``values`` are typed as the model's fields are, a field with a default may be
+    left out."""
     out: dict[str, Any] = {}
     for f in fields(model):
-        value = values[f.name]
+        value = values[f.name] if f.required or f.name in values else f.default
         convert = _PLAIN.get(f.kind)
         out[f.name] = value if value is None or convert is None else convert(value)
     return orjson.dumps(out).decode("utf-8")

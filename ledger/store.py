@@ -51,20 +51,33 @@ _EVENTS_COPY = sql.SQL(
 ).format(sql.Identifier(EVENTS_TABLE))
 
 
+def frame_parts(topic: str) -> tuple[bytes, bytes, bytes]:
+    """The constant bytes of a COPY row of ``topic`` as ``frame_states`` frames it: before the
+    id, between the id and the state's length (4 bytes, big-endian), and after the state; the
+    version and the position left as zeros."""
+    head = _EVENT_HEAD.pack(5, 16, bytes(16), 8, 0)
+    return head[:_ID_AT], head[_ID_AT + 16:] + topic_field(topic), _POSITION.pack(8, 0)
+
+
 def frame_states(states: Sequence[bytes | bytearray] | np.ndarray, topic: str, ids: bytes
                  ) -> tuple[bytearray, np.ndarray]:
     """Event states of ``topic`` and their aggregate ids (16 bytes each, one after the other)
     framed as ``append`` frames them, for ``append_framed``: versions and positions left as
-    zeros. Returns the rows, one after the other, and the offset just past each (int64)."""
-    field = topic_field(topic)
-    tail = _POSITION.pack(8, 0)
-    pack, length = _EVENT_HEAD.pack, _LENGTH.pack
+    zeros (``frame_parts``). Returns the rows, one after the other, and the offset just past
+    each (int64)."""
+    before, after, tail = frame_parts(topic)
+    length = _LENGTH.pack
     rows = bytearray().join(
-        b"".join((pack(5, 16, ids[i * 16:i * 16 + 16], 8, 0), field, length(len(state)), state,
-                  tail))
+        b"".join((before, ids[i * 16:i * 16 + 16], after, length(len(state)), state, tail))
         for i, state in enumerate(states))
-    sizes = np.fromiter(map(len, states), np.int64, len(states))
-    return rows, np.cumsum(sizes + (_EVENT_HEAD.size + len(field) + _LENGTH.size + len(tail)))
+    return rows, framed_ends(map(len, states), len(states), topic)
+
+
+def framed_ends(state_sizes: Iterable[int], count: int, topic: str) -> np.ndarray:
+    """The offset just past each row framed by ``frame_states``, from its state's size."""
+    before, after, tail = frame_parts(topic)
+    sizes = np.fromiter(state_sizes, np.int64, count)
+    return np.cumsum(sizes + (len(before) + 16 + len(after) + _LENGTH.size + len(tail)))
 
 
 def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:
@@ -263,12 +276,11 @@ class EventWriter:
         heads[:, :8] = position_bytes
         heads[:, 8:24] = data[(starts + _ID_AT)[:, None] + np.arange(16)]
         heads[:, 24:] = version_bytes
-        head_bytes = heads.tobytes()
+        chain_heads = [bytes(h) for h in heads]
         state_starts, state_ends = framed_state_spans(ends, topic)
         # The rows go to the server a slice at a time, each slice's links computed while the
         # server stores the slice before.
         view = memoryview(rows)
-        width = _LINK_HEAD.size
         sha256 = hashlib.sha256
         link = self.head.link
         links: list[bytes] = []
@@ -278,11 +290,11 @@ class EventWriter:
                 last = min(first + LINK_SLICE_ROWS, count)
                 copy.write(view[int(starts[first]):int(ends[last - 1])])
                 if self.hash_links:
-                    for i, (start, end) in enumerate(zip(state_starts[first:last].tolist(),
-                                                         state_ends[first:last].tolist(),
-                                                         strict=True), start=first):
-                        link = link_of(link, head_bytes[i * width:(i + 1) * width], field,
-                                       sha256(view[start:end]).digest())
+                    digests = [sha256(view[start:end]).digest() for start, end in zip(
+                        state_starts[first:last].tolist(), state_ends[first:last].tolist(),
+                        strict=True)]
+                    for head, digest in zip(chain_heads[first:last], digests, strict=True):
+                        link = link_of(link, head, field, digest)
                         links.append(link)
             copy.write(_COPY_TRAILER)
         chain = b"".join(links) if self.hash_links else link * count

@@ -105,9 +105,11 @@ class BlockPreparer:
         encounters = ctx.kind == "encounters"
         self.topic = RECORDED if encounters else DECIDED
         self.sql = _encounters_sql(ctx) if encounters else _decisions_sql(ctx)
+        before, after, tail = store.frame_parts(self.topic)
         params: dict[str, Any] = {
             "ns": domain.NAMESPACE.bytes, "ipad": ipad, "opad": opad,
             "prov_before": events.provenance_prefix, "prov_after": events.provenance_suffix,
+            "frame_before": before, "frame_after": after, "frame_tail": tail,
             **{f"head_{k}": v for k, v in events.head.items()},
         }
         self.params = {k: v for k, v in params.items() if f"${k}" in self.sql}
@@ -136,10 +138,12 @@ class BlockPreparer:
                 if not isinstance(row, prepare.Bad):
                     return None
                 bad.append(row)
-        oids = b"".join(taken["oid"])
-        if len(np.unique(np.frombuffer(oids, "V16"))) != len(lines):
+        framed = taken["row"]
+        rows = bytearray().join(framed)
+        ends = np.cumsum(np.fromiter(map(len, framed), np.int64, len(framed)))
+        ids = np.frombuffer(store.framed_id_bytes(rows, ends), "V16")
+        if len(np.unique(ids)) != len(lines):
             return None  # an encounter twice in the block: its rows depend on each other
-        rows, ends = store.frame_states(taken["state"], self.topic, oids)
         if self.topic == RECORDED:
             return Framed(self.topic, lines, rows, ends, bad)
         return Framed(self.topic, lines, rows, ends, bad, taken["sha"], taken["ref"])
@@ -157,6 +161,9 @@ _PSEUDONYM = (f"concat({q(pseudonym.PREFIX)}, left(sha256($opad || unhex(sha256(
 _HEAD = {"timestamp": "$head_timestamp", "actor": "$head_actor",
          "originator_topic": "$head_originator_topic"}
 _PROVENANCE = "concat($prov_before, CAST(line AS VARCHAR), $prov_after)"
+#: The taken row's event framed as a COPY row, as ``store.frame_states`` frames it.
+_ROW = ("$frame_before || oid || $frame_after || unhex(lpad(to_hex(octet_length(state)), 8, '0')) "
+        "|| state || $frame_tail AS row")
 
 
 def _framing_sql(event: type[Any], field: str, typed: str, checks: tuple[str, ...],
@@ -168,11 +175,12 @@ def _framing_sql(event: type[Any], field: str, typed: str, checks: tuple[str, ..
                               field: "payload", f"{field}_sha256": "concat('\"', sha, '\"')",
                               "provenance": _PROVENANCE})
     return f"""
-        SELECT line, {_OID} AS oid, {state} AS state{extra}
+        SELECT line, {_ROW}{extra}
+        FROM (SELECT *, {_OID} AS oid, {state} AS state
         FROM (SELECT *, sha256(payload) AS sha
               FROM (SELECT line, {_SHA1_OF_NAME} AS h, association, encounter_ref,
                            {payload} AS payload, {effective} AS effective
-                    FROM ({typed}) WHERE coalesce({ok}, false)))"""
+                    FROM ({typed}) WHERE coalesce({ok}, false))))"""
 
 
 def _encounters_sql(ctx: prepare.RowContext) -> str:

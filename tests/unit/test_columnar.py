@@ -51,6 +51,10 @@ def check_framed(kind: str, expected: list[prepare.Good | prepare.Bad],
     plain = [EVENTS.recorded(g) if kind == "encounters" else EVENTS.decided(g, 2) for g in goods]
     assert list(store.framed_events(framed.rows, framed.ends, framed.topic)) == [
         (e.originator_id.bytes, e.state) for e in plain]  # type: ignore[union-attr]
+    # DuckDB frames the COPY rows as the writer's own framing does.
+    rows, ends = store.frame_states([e.state for e in plain], framed.topic,
+                                    b"".join(g.oid.bytes for g in goods))
+    assert (framed.rows, framed.ends.tolist()) == (rows, ends.tolist())
     assert framed.one_by_one() == expected  # as the plain route takes a framed block back
     if kind == "decisions":
         assert framed.shas is not None and framed.refs is not None

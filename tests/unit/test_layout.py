@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from uuid import UUID
 
 from hypothesis import given, settings
@@ -73,3 +74,8 @@ def test_record_columns_follow_the_model() -> None:
                               "regulated_at timestamptz")
     assert "billed_codes text[], billed_amount numeric, invoice_ref text" in columns
     assert [f.name for f in layout.fields(domain.Decision)] == list(domain.Decision.model_fields)
+
+
+def test_a_field_left_out_takes_its_models_default() -> None:
+    values = {"decided_at": date(2023, 1, 2), "paid_amount": Decimal("1.50")}
+    assert layout.to_json(domain.Decision, values) == domain.Decision(**values).model_dump_json()
