@@ -63,21 +63,15 @@ def frame_states(states: Sequence[bytes | bytearray] | np.ndarray, topic: str, i
                  ) -> tuple[bytearray, np.ndarray]:
     """Event states of ``topic`` and their aggregate ids (16 bytes each, one after the other)
     framed as ``append`` frames them, for ``append_framed``: versions and positions left as
-    zeros (``frame_parts``). Returns the rows, one after the other, and the offset just past
-    each (int64)."""
+    zeros (``frame_parts``; the fast path frames its rows the same way in SQL). Returns the
+    rows, one after the other, and the offset just past each (int64)."""
     before, after, tail = frame_parts(topic)
     length = _LENGTH.pack
     rows = bytearray().join(
         b"".join((before, ids[i * 16:i * 16 + 16], after, length(len(state)), state, tail))
         for i, state in enumerate(states))
-    return rows, framed_ends(map(len, states), len(states), topic)
-
-
-def framed_ends(state_sizes: Iterable[int], count: int, topic: str) -> np.ndarray:
-    """The offset just past each row framed by ``frame_states``, from its state's size."""
-    before, after, tail = frame_parts(topic)
-    sizes = np.fromiter(state_sizes, np.int64, count)
-    return np.cumsum(sizes + (len(before) + 16 + len(after) + _LENGTH.size + len(tail)))
+    sizes = np.fromiter(map(len, states), np.int64, len(states))
+    return rows, np.cumsum(sizes + (len(before) + 16 + len(after) + _LENGTH.size + len(tail)))
 
 
 def framed_id_bytes(rows: bytes | bytearray, ends: np.ndarray) -> bytes:

@@ -15,6 +15,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import domain, layout
 from ledger.ingest.prepare import Good
+from ledger.persistence import event_state
 from ledger.store import NewEvent
 
 T_RECORDED = get_topic(domain.Encounter.Recorded)
@@ -83,8 +84,6 @@ class BatchEvents:
 
     def batch_event(self, cls: type[Any], batch: UUID, version: int, **fields: Any) -> NewEvent:
         """An ``ImportBatch`` event (one or two a batch: built by pydantic itself)."""
-        from ledger.persistence import event_state
-
         event = cls.model_construct(originator_id=batch, originator_version=version,
                                     timestamp=self.recorded_at, actor=self.actor,
                                     effective_at=self.recorded_at, **fields)
