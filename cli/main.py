@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit_cmd, render, rules_cmd, synth_cmd
+from cli import audit_cmd, quarantine_cmd, render, rules_cmd, synth_cmd
 from cli.compare_cmd import compare_cmd, replay_cmd
 from cli.context import open_database, settings_from_env
 from cli.demo_cmd import demo_cmd
@@ -86,6 +86,7 @@ app.command("verify")(audit_cmd.verify)
 app.add_typer(audit_cmd.app, name="audit")
 app.command("synth")(synth_cmd.synth)
 app.add_typer(rules_cmd.app, name="rules")
+app.add_typer(quarantine_cmd.app, name="quarantine")
 
 
 

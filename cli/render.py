@@ -25,11 +25,10 @@ def err(message: str) -> None:
 
 
 def problems(items: Sequence[Problem], limit: int = 50) -> None:
-    """Print problems to stderr as ``file:line: [column] reason`` then the row, indented."""
+    """Print problems to stderr as ``file:line: [column] reason`` (a quarantined row's text is
+    never printed: ``claims quarantine show`` reads it back for the key holder)."""
     for p in items[:limit]:
         err(p.render())
-        if p.raw:
-            err(f"    {p.raw}")
     if len(items) > limit:
         err(f"... and {len(items) - limit} more (use --json for all)")
 

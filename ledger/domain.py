@@ -157,10 +157,15 @@ class Encounter(Aggregate):
 
 
 class QuarantinedRow(Payload):
+    """A row refused by an ingest: where and why. Its text is sealed outside the log
+    (``ledger.quarantine``); ``raw_digest`` is its keyed digest. ``raw`` held the text with the
+    patient pseudonymised before that: always None since."""
+
     line: int
     column: str | None
     reason: str
     raw: str | None
+    raw_digest: str | None = None
 
 
 class ImportBatch(Aggregate):

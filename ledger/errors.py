@@ -44,13 +44,13 @@ class BatchInterruptedError(LedgerError):
 
 
 class Problem(NamedTuple):
-    """One problem in an input file: where, what, and the row's text (patient id pseudonymised)."""
+    """One problem in an input file: where and what. Never the row's text, which may hold a
+    patient identifier in any cell (a quarantined row's text is sealed: ``ledger.quarantine``)."""
 
     file: str
     line: int
     column: str | None
     reason: str
-    raw: str | None = None
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}"
@@ -63,5 +63,5 @@ class Problem(NamedTuple):
             "line": self.line,
             "column": self.column,
             "reason": self.reason,
-            "raw": self.raw,
+            "raw": None,  # kept for the --json contract: the text is sealed, never output
         }

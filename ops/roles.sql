@@ -33,6 +33,8 @@ ALTER TABLE claimsledger_events OWNER TO claims_owner;
 ALTER TABLE claims_chain OWNER TO claims_owner;
 ALTER TABLE claims_chain_digests OWNER TO claims_owner;
 ALTER TABLE claims_settings OWNER TO claims_owner;
+ALTER TABLE claims_batch_keys OWNER TO claims_owner;
+ALTER TABLE claims_quarantine OWNER TO claims_owner;
 ALTER TABLE projection_tracking OWNER TO claims_owner;
 ALTER TABLE encounter_fact_versions OWNER TO claims_owner;
 ALTER TABLE encounter_decisions OWNER TO claims_owner;
@@ -42,6 +44,7 @@ ALTER FUNCTION claims_refuse_change() OWNER TO claims_owner;
 -- Nobody else creates objects here or reads the ledger by default.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
+    claims_batch_keys, claims_quarantine,
     projection_tracking, encounter_fact_versions, encounter_decisions, encounter_facts
     FROM PUBLIC, claims_app, claims_reader;
 GRANT USAGE ON SCHEMA public TO claims_app, claims_reader;
@@ -76,6 +79,10 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Quarantined text: the application seals and reads it back for the key holder; only the owner
+-- shreds a batch's key (DELETE). The reader never sees either table.
+GRANT SELECT, INSERT ON claims_batch_keys, claims_quarantine TO claims_app;
 
 -- The read side: projection tables are rebuilt from the events and may be rewritten.
 -- Add every new projection table here (the reader gets SELECT by default privileges).

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from eventsourcing.utils import get_topic
 
-from ledger import domain, keycheck, lookups
+from ledger import domain, keycheck, lookups, quarantine
 from ledger.errors import BatchInterruptedError, InputFileError, Problem
 from ledger.ingest import columnar, known, prepare, reader
 from ledger.ingest.events import BatchEvents
@@ -118,9 +118,8 @@ def ingest_file(
                 # Already ingested, nothing pending: report what it gave then, bad rows included.
                 report.already_ingested = True
                 report.rows = done["rows"]
-                report.quarantined = [
-                    Problem(str(path), q["line"], q["column"], q["reason"], q["raw"])
-                    for q in done["quarantined"]]
+                report.quarantined = [Problem(str(path), q["line"], q["column"], q["reason"])
+                                      for q in done["quarantined"]]
                 committing = True
                 return report
             if version == 0:
@@ -141,7 +140,9 @@ def ingest_file(
                 if on_progress:
                     on_progress(report.rows, scan.lines - 1)
             if version == 1 or report.changed:
-                writer.append([_completion(events, report, batch, version + 1)])
+                digests = (quarantine.Sealer(conn, batch).seal(report.texts) if report.texts
+                           else {})
+                writer.append([_completion(events, report, batch, version + 1, digests)])
             if not dry_run:
                 writer.finish()
             report.new_events = writer.written
@@ -155,11 +156,13 @@ def ingest_file(
     return report
 
 
-def _completion(events: BatchEvents, report: IngestReport, batch: Any, version: int
-                ) -> NewEvent:
-    """The batch's ``Completed`` event: what it gave, and its quarantined rows."""
+def _completion(events: BatchEvents, report: IngestReport, batch: Any, version: int,
+                digests: dict[int, str]) -> NewEvent:
+    """The batch's ``Completed`` event: what it gave, and its quarantined rows (each with its
+    sealed text's digest, ``digests``)."""
     quarantined = tuple(
-        domain.QuarantinedRow(line=p.line, column=p.column, reason=p.reason, raw=p.raw)
+        domain.QuarantinedRow(line=p.line, column=p.column, reason=p.reason, raw=None,
+                              raw_digest=digests.get(p.line))
         for p in report.quarantined)
     return events.batch_event(domain.ImportBatch.Completed, batch, version, rows=report.rows,
                               new_events=report.changed, unchanged=report.unchanged,

@@ -3,7 +3,7 @@
 Pure functions over plain values, so large files can spread them over worker processes while
 the main process does what needs the database (lookups, COPY, the hash chain). A prepared row is
 either ``Good`` (everything the events need, already JSON) or ``Bad`` (the problems found and the
-row's text with the patient identifier pseudonymised).
+row's text as it came, for the quarantine's sealed copy only: ``ledger.quarantine``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Good(NamedTuple):
 class Bad(NamedTuple):
     line: int
     problems: list[tuple[str | None, str]]
-    raw: str
+    raw: str  # never shown, logged or stored in clear: sealed (``ledger.quarantine``)
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,11 @@ class RowContext:
     key: bytes = field(repr=False)
 
 
-def pseudonymised_text(ctx: RowContext, fields: list[str], pseudonymise: Pseudonymiser) -> str:
-    """The row's text with the patient identifier replaced by its pseudonym."""
-    safe = list(fields)
-    if "patient_ref" in ctx.header:
-        i = ctx.header.index("patient_ref")
-        if i < len(safe) and safe[i].strip():
-            safe[i] = pseudonymise(safe[i])
+def row_text(ctx: RowContext, fields: list[str]) -> str:
+    """A row's text as CSV, as it came (for the quarantine's sealed copy, ``ledger.quarantine``:
+    it may hold a patient identifier in any cell, so it is never shown or logged)."""
     out = io.StringIO()
-    csv.writer(out, delimiter=ctx.separator, lineterminator="").writerow(safe)
+    csv.writer(out, delimiter=ctx.separator, lineterminator="").writerow(fields)
     return out.getvalue()
 
 
@@ -73,18 +69,16 @@ def prepare(ctx: RowContext, rows: Iterable[reader.Record]) -> list[Good | Bad]:
     out: list[Good | Bad] = []
     for record in rows:
         if isinstance(record, reader.Unreadable):
-            fields = record.text.rstrip("\r\n").split(ctx.separator)
-            out.append(Bad(record.line, [(None, record.reason)],
-                           pseudonymised_text(ctx, fields, pseudonymise)))
+            out.append(Bad(record.line, [(None, record.reason)], record.text.rstrip("\r\n")))
             continue
         line, fields = record
         if len(fields) != width:
             out.append(Bad(line, [(None, f"row has {len(fields)} fields, the header has {width}")],
-                           pseudonymised_text(ctx, fields, pseudonymise)))
+                           row_text(ctx, fields)))
             continue
         row, problems = parse(fields)
         if problems:
-            out.append(Bad(line, problems, pseudonymised_text(ctx, fields, pseudonymise)))
+            out.append(Bad(line, problems, row_text(ctx, fields)))
             continue
         extra = ({k: v for k, v in zip(ctx.header, fields, strict=True)
                   if k not in ctx.known_columns} if has_extra else {})

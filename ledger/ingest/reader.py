@@ -152,7 +152,8 @@ def _decoded_lines(scan_: FileScan) -> Iterator[Line]:
                 raw = raw[3:]
             bad = scan_.bad_lines.get(lineno)
             if bad is not None:
-                yield Line(lineno, raw.decode("cp1252", errors="replace").replace("\x00", ""), bad)
+                # Lossless: bytes that are not Windows-1252 either come as \\xNN escapes.
+                yield Line(lineno, raw.decode("cp1252", errors="backslashreplace"), bad)
             else:
                 yield Line(lineno, raw.decode(scan_.encoding))
 

@@ -30,6 +30,8 @@ class IngestReport:
     already_ingested: bool = False
     quarantined: list[Problem] = field(default_factory=list)
     dry_run: bool = False
+    #: Each quarantined line's text, to be sealed (``ledger.quarantine``): never output.
+    texts: dict[int, str] = field(default_factory=dict, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,17 +52,18 @@ class IngestReport:
         name = outcome.value
         setattr(self, name, getattr(self, name) + 1)
 
-    def quarantine(self, line: int, column: str | None, reason: str, raw: str | None) -> None:
-        self.quarantined.append(Problem(self.file, line, column, reason, raw))
+    def quarantine(self, line: int, column: str | None, reason: str) -> None:
+        self.quarantined.append(Problem(self.file, line, column, reason))
 
     def bad(self, row: Bad) -> None:
+        self.texts[row.line] = row.raw
         for column, reason in row.problems:
-            self.quarantine(row.line, column, reason, row.raw)
+            self.quarantine(row.line, column, reason)
 
     def unknown(self, line: int, ref: str, void: bool = False) -> None:
         """A row of an encounter the ledger does not hold (yet)."""
         if void:
-            self.quarantine(line, "encounter_ref", f"void of an unknown encounter {ref}", None)
+            self.quarantine(line, "encounter_ref", f"void of an unknown encounter {ref}")
         else:
             self.quarantine(line, "encounter_ref", f"unknown encounter {ref} (re-ingest this "
-                            "file once the encounter is in the ledger)", None)
+                            "file once the encounter is in the ledger)")

@@ -3,7 +3,7 @@
 Parsing a row gives either its typed values or a list of ``(column, reason)`` problems. This is
 the ingest hot path (millions of rows), so it is plain functions over a column table rather than a
 model object per row; ``ledger.domain`` defines the validated event payloads the values go into.
-Reasons never quote a patient identifier.
+Reasons never quote a cell: in a shifted row any cell may hold a patient identifier.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _choice(allowed: frozenset[str], case: Callable[[str], str]) -> Parser:
     def parse(text: str) -> str:
         value = case(text.strip())
         if value not in allowed:
-            raise ValueError(f"unknown value {text.strip()!r}; expected one of {listing}")
+            raise ValueError(f"unknown value; expected one of {listing}")
         return value
 
     return parse

@@ -1,7 +1,9 @@
 """Parsing the values of export cells: French dates and decimals, codes, flags, RPPS numbers.
 
 Every parser raises ``ValueError`` with a message meant for the person who fixes the file; the
-row models turn those into problems with file, line and column.
+row models turn those into problems with file, line and column. A message never quotes the cell:
+in a shifted row any cell may hold a patient identifier (the row's text is sealed, see
+``ledger.quarantine``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _fixed(offset: timedelta) -> timezone:
 
 def _in_years(text: str, year: str) -> None:
     if not FIRST_YEAR <= int(year) <= LAST_YEAR:
-        raise ValueError(f"{text.strip()!r}: the year is outside {FIRST_YEAR}-{LAST_YEAR}")
+        raise ValueError(f"the year is outside {FIRST_YEAR}-{LAST_YEAR}")
 
 
 def parse_datetime(text: str) -> datetime:
@@ -74,7 +76,7 @@ def parse_datetime(text: str) -> datetime:
     m = _DT.match(text)
     if not m:
         raise ValueError(
-            f"not a date-time: {text.strip()!r} (expected YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM)"
+            "not a date-time (expected YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM)"
         )
     y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
     _in_years(text, y)
@@ -83,17 +85,17 @@ def parse_datetime(text: str) -> datetime:
         try:
             zone = _paris_offset(int(y), int(mo), int(d), int(m["H"]))
             if isinstance(zone, str):
-                raise ValueError(f"{text.strip()!r} {zone}")
+                raise ValueError(f"the time {zone}")
             return datetime(int(y), int(mo), int(d), int(m["H"]), int(m["M"]),
                             int(m["S"] or 0), tzinfo=zone)
         except ValueError as exc:
             if "Paris" in str(exc):
                 raise
-            raise ValueError(f"not a valid date-time: {text.strip()!r} ({exc})") from None
+            raise ValueError(f"not a valid date-time ({exc})") from None
     try:
         naive = datetime(int(y), int(mo), int(d), int(m["H"]), int(m["M"]), int(m["S"] or 0))
     except ValueError as exc:
-        raise ValueError(f"not a valid date-time: {text.strip()!r} ({exc})") from None
+        raise ValueError(f"not a valid date-time ({exc})") from None
     if tz:
         if tz == "Z":
             offset = timedelta(0)
@@ -116,26 +118,26 @@ def _paris_offset_at(naive: datetime, offset: timedelta) -> timezone:
 def parse_date(text: str) -> date:
     m = _DATE.match(text)
     if not m:
-        raise ValueError(f"not a date: {text.strip()!r} (expected YYYY-MM-DD or DD/MM/YYYY)")
+        raise ValueError("not a date (expected YYYY-MM-DD or DD/MM/YYYY)")
     y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["y2"], m["m2"], m["d2"])
     _in_years(text, y)
     try:
         return date(int(y), int(mo), int(d))
     except ValueError as exc:
-        raise ValueError(f"not a valid date: {text.strip()!r} ({exc})") from None
+        raise ValueError(f"not a valid date ({exc})") from None
 
 
 def parse_money(text: str) -> Decimal:
     """A non-negative amount in euros: ``12.50`` or ``12,50``; never a float."""
     cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
     if not _MONEY.match(cleaned):
-        raise ValueError(f"not an amount: {text.strip()!r} (expected e.g. 12,50 or 12.50)")
+        raise ValueError("not an amount (expected e.g. 12,50 or 12.50)")
     try:
         value = Decimal(cleaned.replace(",", "."))
     except InvalidOperation:
-        raise ValueError(f"not an amount: {text.strip()!r}") from None
+        raise ValueError("not an amount (expected e.g. 12,50 or 12.50)") from None
     if value < 0:
-        raise ValueError(f"negative amount: {text.strip()!r}")
+        raise ValueError("negative amount")
     return abs(value).quantize(CENT)  # abs: -0 is read as 0.00
 
 
@@ -143,7 +145,8 @@ def parse_codes(text: str) -> tuple[str, ...]:
     codes = tuple(c.strip().upper() for c in text.split("+") if c.strip())
     for code in codes:
         if not _CODE.match(code):
-            raise ValueError(f"not an act code: {code!r}")
+            raise ValueError("not act codes (letters then up to 7 letters or digits each, "
+                             "joined by '+', e.g. VG+MD)")
     return codes
 
 
@@ -153,17 +156,17 @@ def parse_flag(text: str) -> bool:
         return False
     if value in ("1", "true", "oui", "o", "yes", "y"):
         return True
-    raise ValueError(f"not a 0/1 flag: {text.strip()!r}")
+    raise ValueError("not a 0/1 flag (0, 1, oui, non, true, false…)")
 
 
 def parse_year(text: str, first: int, last: int) -> int:
     """A year of four ASCII digits within [first, last]."""
     value = text.strip()
     if not _YEAR.match(value):
-        raise ValueError(f"not a year: {value!r}")
+        raise ValueError("not a year (four digits)")
     year = int(value)
     if not first <= year <= last:
-        raise ValueError(f"not a year between {first} and {last}: {year}")
+        raise ValueError(f"not a year between {first} and {last}")
     return year
 
 

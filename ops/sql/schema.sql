@@ -115,3 +115,19 @@ SELECT * FROM (
     ORDER BY encounter_id, version DESC
 ) latest
 WHERE NOT voided;
+
+-- Quarantined rows' text, sealed outside the event log (ledger/quarantine.py): the log keeps a
+-- keyed digest of each row's text, never the text. Each batch's key is one row of
+-- claims_batch_keys: deleting it erases the batch's quarantined text for good (crypto-shredding).
+-- Neither table is append-only, by design; only the owner and the application read them.
+CREATE TABLE IF NOT EXISTS claims_batch_keys (
+    batch_id uuid PRIMARY KEY,
+    key bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS claims_quarantine (
+    batch_id uuid NOT NULL,
+    line integer NOT NULL,
+    sealed bytea NOT NULL,
+    PRIMARY KEY (batch_id, line)
+);

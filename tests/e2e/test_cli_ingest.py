@@ -30,14 +30,19 @@ def test_bad_rows_exit_1_with_file_line_and_reason(cli_env: Path, runner: CliRun
     result = runner.invoke(app, ["ingest", str(path)])
     assert result.exit_code == 1
     assert f"{path}:3: [performed_at]" in result.output
-    assert f"{path}:4: [regulation_origin] unknown value 'XYZ'" in result.output
-    assert "PAT-CLEAR-99" not in result.output  # the row is shown pseudonymised
+    assert f"{path}:4: [regulation_origin] unknown value; expected one of" in result.output
+    assert "PAT-CLEAR-99" not in result.output and "XYZ" not in result.output  # no cell shown
     as_json = runner.invoke(app, ["ingest", "--json", str(path)])
     data = json.loads(as_json.output)
     assert as_json.exit_code == 1
     assert [(q["line"], q["column"]) for q in data["files"][0]["quarantined"]] == [
         (3, "performed_at"), (4, "regulation_origin")]
-    assert all(q["raw"] for q in data["files"][0]["quarantined"])
+    assert all(q["raw"] is None for q in data["files"][0]["quarantined"])
+    assert "PAT-CLEAR-99" not in as_json.output
+    # The key holder reads the rows back, as they came.
+    shown = runner.invoke(app, ["quarantine", "show", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "3: SOS-75;E-2;" in shown.output and "PAT-CLEAR-99" in shown.output
 
 
 def test_unreadable_file_is_an_error_with_its_name(cli_env: Path, runner: CliRunner) -> None:

@@ -39,13 +39,15 @@ ODD_VALUES = ["", " ", "abc", "-1", "-0", "9999-01-01 00:00", "01/01/1999 10:00"
 STRAY_BYTES = [b";", b",", b"x", b"0", b" ", b"\r", b"\x00", b"\xff", b"\xc3", b"\xe9", b"'"]
 
 
-def _mutate(line: bytes, rng: random.Random, quote_allowed: bool) -> tuple[bytes, str]:
+def _mutate(line: bytes, rng: random.Random, quote_allowed: bool,
+            avoid: frozenset[str] = frozenset()) -> tuple[bytes, str]:
     """One mutation of a data line (without its line break), and its name."""
     fields = line.split(b";")
     kinds = ["cr", "nul", "drop_separator", "add_separator", "flip_byte", "truncate",
              "duplicate_field", "odd_value", "bad_utf8", "swap_fields", "spaces"]
     if quote_allowed:
         kinds.append("open_quote")
+    kinds = [k for k in kinds if k not in avoid]
     kind = rng.choice(kinds)
     at = rng.randrange(len(line) + 1)
     i, j = rng.randrange(len(fields)), rng.randrange(len(fields))
@@ -82,10 +84,12 @@ def _mutate(line: bytes, rng: random.Random, quote_allowed: bool) -> tuple[bytes
     return line + b";", "add_separator"
 
 
-def fuzzed(source: Path, target: Path, seed: int) -> set[int]:
+def fuzzed(source: Path, target: Path, seed: int, avoid: frozenset[str] = frozenset()
+           ) -> set[int]:
     """Write ``source`` to ``target`` with every other data row mutated (on average); return
     the mutated lines. Quotes are opened at most once in any ``MAX_RECORD_LINES + 1`` lines, so
-    that two never pair up into one record (a quoted field may span lines, by design)."""
+    that two never pair up into one record (a quoted field may span lines, by design). The
+    mutations named in ``avoid`` are not made."""
     rng = random.Random(seed)
     lines = source.read_bytes().split(b"\n")
     out, mutated, last_quote = [lines[0]], set(), -100
@@ -94,7 +98,7 @@ def fuzzed(source: Path, target: Path, seed: int) -> set[int]:
             out.append(line)
             continue
         quote_allowed = number - last_quote > reader.MAX_RECORD_LINES + 1
-        changed, kind = _mutate(line, rng, quote_allowed)
+        changed, kind = _mutate(line, rng, quote_allowed, avoid)
         if kind == "open_quote":
             last_quote = number
         out.append(changed.replace(b"\n", b""))

@@ -174,7 +174,8 @@ def test_a_nul_byte_quarantines_its_line_not_the_file(tmp_path: Path) -> None:
     scan = reader.scan(path)
     assert scan.bad_lines == {3: reader.NUL_BYTE}
     rows = list(reader.read_rows(scan).rows)
-    assert rows == [(2, ["1", "x"]), reader.Unreadable(3, reader.NUL_BYTE, "2;y\n"), (4, ["3", "z"])]
+    assert rows == [(2, ["1", "x"]), reader.Unreadable(3, reader.NUL_BYTE, "2;\x00y\n"),
+                    (4, ["3", "z"])]
 
 
 def test_a_nul_byte_in_the_header_still_rejects_the_file(tmp_path: Path) -> None:
