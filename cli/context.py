@@ -92,6 +92,9 @@ def database_errors(home: Path) -> Iterator[None]:
         render.err("Nothing was written. Fix the cause (a full disk: free some space, or set "
                    "CLAIMS_HOME to another disk), then run the command again.")
         raise typer.Exit(1) from None
+    except RuntimeError as exc:  # the embedded server's credentials are gone
+        render.err(f"error: {exc}")
+        raise typer.Exit(1) from None
     except psycopg.OperationalError as exc:
         render.err(f"error: cannot reach the database ({_short(exc)}). Nothing was written. "
                    "Check that the server runs and that CLAIMS_DATABASE_URL is right (unset: "

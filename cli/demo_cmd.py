@@ -22,7 +22,7 @@ from cli.ingest_cmd import ingest_paths, summary_line
 from ledger import domain
 from ledger.errors import ConfigurationError
 from ledger.pseudonym import Pseudonymiser
-from ops.database import Connection, embedded_server, ensure_database
+from ops.database import Connection, embedded_server, ensure_database, secure_embedded
 
 DEMO_DB = "claims_demo"
 
@@ -30,7 +30,7 @@ DEMO_DB = "claims_demo"
 def _fresh_demo_database(home: Path) -> Connection:
     import psycopg
 
-    admin = embedded_server(home).get_uri()
+    admin = secure_embedded(embedded_server(home), home)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
     return Connection(ensure_database(admin, DEMO_DB))

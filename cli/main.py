@@ -6,6 +6,7 @@ Only ``cli/`` prints. Exit codes: 0 success, 1 findings or rejected input (with 
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Annotated
 
@@ -90,7 +91,13 @@ app.add_typer(quarantine_cmd.app, name="quarantine")
 
 
 
+#: Every file and folder the CLI writes (caches, bundles, reports, credentials) is its user's
+#: alone: they hold pseudonyms, doctors' numbers and amounts.
+PRIVATE_UMASK = 0o077
+
+
 def main() -> None:
+    os.umask(PRIVATE_UMASK)
     try:
         app()
     except KeyboardInterrupt:

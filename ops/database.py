@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +146,57 @@ def ensure_database(admin_url: str, name: str = DATABASE_NAME) -> str:
 
 
 def connect_embedded(home: Path) -> Connection:
-    """The embedded server's ledger database, starting the server if needed."""
+    """The embedded server's ledger database, starting the server if needed; its superuser
+    authenticated by password (``secure_embedded``)."""
     server = embedded_server(home)
-    return Connection(ensure_database(server.get_uri()))
+    return Connection(ensure_database(secure_embedded(server, home)))
+
+
+#: The embedded superuser's password, under ``CLAIMS_HOME``, readable by its owner alone.
+CREDENTIALS_FILE = "credentials"
+_HBA_MARK = "# claims-ledger: every connection authenticates with scram-sha-256"
+_HBA = (f"{_HBA_MARK}\n"
+        "local all all scram-sha-256\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n"
+        "host all all ::1/128 scram-sha-256\n")
+
+
+def secure_embedded(server: Any, home: Path) -> str:
+    """The embedded server's admin URL with its password, after making sure the server asks
+    for one.
+
+    The wheel creates the server with ``trust`` authentication (any local user, any password).
+    The first time, a random password is set for the superuser and kept in
+    ``home/credentials`` (mode 0600), and ``pg_hba.conf`` is replaced by scram-sha-256 for every
+    connection, then reloaded. Raises ``RuntimeError`` if the server asks for a password that is
+    no longer in ``home``.
+    """
+    credentials = home / CREDENTIALS_FILE
+    hba = Path(server.pgdata) / "pg_hba.conf"
+    url = server.get_uri()
+    if _HBA_MARK in hba.read_text(encoding="utf-8"):
+        if not credentials.is_file():
+            raise RuntimeError(f"the embedded server asks for a password, and {credentials} is "
+                               "gone: restore it, or start a new CLAIMS_HOME")
+        return _with_password(url, credentials.read_text(encoding="utf-8").strip())
+    password = (credentials.read_text(encoding="utf-8").strip() if credentials.is_file()
+                else secrets.token_urlsafe(32))
+    fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(password + "\n")
+    credentials.chmod(0o600)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("ALTER ROLE CURRENT_USER PASSWORD {}").format(sql.Literal(password)))
+        hba.write_text(_HBA, encoding="utf-8")
+        conn.execute("SELECT pg_reload_conf()")
+    return _with_password(url, password)
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlparse(url)
+    user = unquote(parts.username or "postgres")
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@" + parts.netloc.split("@")[-1]
+    return parts._replace(netloc=netloc).geturl()
 
 
 @dataclass(frozen=True)
