@@ -1,7 +1,7 @@
 -- The ledger's own tables beside the library's event table (claimsledger_events).
 -- Idempotent: applied by `claims init` and before every command that writes.
 
--- Append-only, enforced by the database: UPDATE, DELETE and TRUNCATE on events are refused.
+-- Append-only, enforced by the database (the triggers below): a correction is a new event.
 CREATE OR REPLACE FUNCTION claims_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'claims-ledger: % on % is refused: the event log is append-only (a correction is a new event)',
@@ -10,24 +10,12 @@ BEGIN
 END;
 $$;
 
-DROP TRIGGER IF EXISTS claims_events_append_only ON claimsledger_events;
-CREATE TRIGGER claims_events_append_only BEFORE UPDATE OR DELETE ON claimsledger_events
-    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
-DROP TRIGGER IF EXISTS claims_events_no_truncate ON claimsledger_events;
-CREATE TRIGGER claims_events_no_truncate BEFORE TRUNCATE ON claimsledger_events
-    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
 
 -- Tamper-evident hash chain over the notification log: one link per event position.
 CREATE TABLE IF NOT EXISTS claims_chain (
     notification_id bigint PRIMARY KEY,
     link bytea NOT NULL
 );
-DROP TRIGGER IF EXISTS claims_chain_append_only ON claims_chain;
-CREATE TRIGGER claims_chain_append_only BEFORE UPDATE OR DELETE ON claims_chain
-    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
-DROP TRIGGER IF EXISTS claims_chain_no_truncate ON claims_chain;
-CREATE TRIGGER claims_chain_no_truncate BEFORE TRUNCATE ON claims_chain
-    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
 
 -- Chain digests: the chain head (and an extract's Merkle root) recorded from time to time, to be
 -- handed out and kept elsewhere (audit/digest.py). Append-only like the log.
@@ -41,12 +29,6 @@ CREATE TABLE IF NOT EXISTS claims_chain_digests (
     note text
 );
 CREATE INDEX IF NOT EXISTS claims_chain_digests_position ON claims_chain_digests (position);
-DROP TRIGGER IF EXISTS claims_chain_digests_append_only ON claims_chain_digests;
-CREATE TRIGGER claims_chain_digests_append_only BEFORE UPDATE OR DELETE ON claims_chain_digests
-    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
-DROP TRIGGER IF EXISTS claims_chain_digests_no_truncate ON claims_chain_digests;
-CREATE TRIGGER claims_chain_digests_no_truncate BEFORE TRUNCATE ON claims_chain_digests
-    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
 
 -- The ledger's settings, one row: the fingerprint of its pseudonymisation key (HMAC-SHA256 of a
 -- constant under the key, never the key; ledger/keycheck.py), recorded by its first batch.
@@ -56,12 +38,6 @@ CREATE TABLE IF NOT EXISTS claims_settings (
     key_fingerprint bytea NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
-DROP TRIGGER IF EXISTS claims_settings_append_only ON claims_settings;
-CREATE TRIGGER claims_settings_append_only BEFORE UPDATE OR DELETE ON claims_settings
-    FOR EACH ROW EXECUTE FUNCTION claims_refuse_change();
-DROP TRIGGER IF EXISTS claims_settings_no_truncate ON claims_settings;
-CREATE TRIGGER claims_settings_no_truncate BEFORE TRUNCATE ON claims_settings
-    FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_change();
 
 -- Read side (projections): can be dropped and rebuilt from the events at any time.
 CREATE TABLE IF NOT EXISTS projection_tracking (
@@ -115,6 +91,27 @@ SELECT * FROM (
     ORDER BY encounter_id, version DESC
 ) latest
 WHERE NOT voided;
+
+-- Append-only, enforced by the database on the log and its companions: UPDATE, DELETE and
+-- TRUNCATE are refused to every role, the owner included.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['claimsledger_events', 'claims_chain', 'claims_chain_digests',
+                             'claims_settings'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_append_only', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '
+                       'EXECUTE FUNCTION claims_refuse_change()', t || '_append_only', t);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_no_truncate', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION claims_refuse_change()', t || '_no_truncate', t);
+    END LOOP;
+END
+$$;
+-- Triggers of an older schema, under the events table's former trigger names.
+DROP TRIGGER IF EXISTS claims_events_append_only ON claimsledger_events;
+DROP TRIGGER IF EXISTS claims_events_no_truncate ON claimsledger_events;
 
 -- Quarantined rows' text, sealed outside the event log (ledger/quarantine.py): the log keeps a
 -- keyed digest of each row's text, never the text. Each batch's key is one row of
