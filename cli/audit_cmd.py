@@ -196,8 +196,34 @@ def _verify_database(json_output: bool) -> None:
         typer.echo(f"chain OK: {report.events_checked} events, head position "
                    f"{report.head_position}, link {report.head_link}, "
                    f"{report.digests_checked} digests checked")
-        if report.unchained:
-            typer.echo(f"  {report.unchained} events after the head are not chained yet "
-                       "(they are chained by the next write)")
-    if not report.ok:
+    if report.unchained and not json_output:
+        first = report.head_position + 1
+        render.err(f"ALARM: {report.unchained} event(s) at positions {first}-"
+                   f"{report.head_position + report.unchained} have no chain link: written by "
+                   "something other than the ledger. Writes refuse to go on until they are "
+                   "reviewed (runbook: audit/docs.md, \"Unchained events\").")
+    if not report.ok or report.unchained:
         raise typer.Exit(1)
+
+
+@app.command("adopt")
+def adopt_cmd(
+    through: Annotated[int, typer.Option(help="The last position to adopt: the log's last "
+                                              "position, as `claims verify` named it.")],
+) -> None:
+    """Chain events the ledger did not write, after reviewing them (runbook: audit/docs.md,
+    "Unchained events"). Refused if the log's last position is not --through: more events came
+    since the review."""
+    from ledger.store import EventWriter
+
+    with open_database(settings_from_env()).connect() as conn, conn.transaction():
+        writer = EventWriter(conn, adopt_unchained=True)
+        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM claims_chain"
+                           ).fetchone()
+        before = int(row[0]) if row else 0
+        head = writer.lock()
+        if head.position != through:
+            render.err(f"error: the log's last position is {head.position}, not {through}: "
+                       "review the events up to it, then run again with that position")
+            raise typer.Exit(1)
+    typer.echo(f"adopted positions {before + 1}-{through}: the chain covers the whole log again")

@@ -20,6 +20,7 @@ from cli.context import open_database, settings_from_env
 from ledger.errors import LedgerError
 from ledger.ingest.values import parse_date, parse_datetime
 from ledger.vocabulary import PARIS
+from projections import facts_table
 from projections.compare import CompareResult, compare
 from projections.queries import Extent, extent
 from projections.snapshot import snapshot
@@ -158,6 +159,7 @@ def run_compare(base_name: str, alt_name: str, by: tuple[str, ...], date_from: d
                          as_of=as_of)
         note = (empty_note(extent(conn), as_of, date_from, date_to)
                 if result.totals["encounters"] == 0 else None)
+        render.projection_alarms(facts_table.alarms(conn))
     return result, note
 
 

@@ -107,6 +107,7 @@ def ingest_paths(conn_info: object, files: list[Path], pseudonymise: Pseudonymis
             if not dry_run:
                 catching_up = True
                 facts_table.catch_up(conn)
+                render.projection_alarms(facts_table.alarms(conn))
     except (BatchInterruptedError, psycopg.OperationalError) as exc:
         database_failed(exc, [r.file for r in reports if not r.dry_run], catching_up)
         raise typer.Exit(1) from None

@@ -57,7 +57,9 @@ def project_cmd(
     with conn_info.connect() as conn:
         start, end = (facts_table.rebuild(conn, conn_info.connect) if rebuild
                       else facts_table.catch_up(conn))
+        left_out = facts_table.alarms(conn)
     typer.echo(f"projection {facts_table.NAME}: positions {start} → {end}")
+    render.projection_alarms(left_out, limit=len(left_out))
 
 
 @app.command("stop")

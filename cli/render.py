@@ -118,3 +118,15 @@ def stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def projection_alarms(found: Sequence[tuple[int, str]], limit: int = 5) -> None:
+    """Warn on stderr of events the facts projection left out (results do not count them)."""
+    if not found:
+        return
+    err(f"warning: {len(found)} event(s) of the log could not be projected and are left out "
+        "of every result (a malformed event, written by something other than the ledger?):")
+    for position, reason in found[:limit]:
+        err(f"    position {position}: {reason}")
+    if len(found) > limit:
+        err(f"    ... and {len(found) - limit} more (`claims project` lists them all)")

@@ -17,6 +17,21 @@ class ConfigurationError(LedgerError):
     """A missing or invalid setting (e.g. no pseudonymisation key)."""
 
 
+class UnchainedEventsError(LedgerError):
+    """The log holds events the chain does not cover: written by something other than the
+    ledger, which chains all it writes in the same transaction. No write goes on until an
+    operator has reviewed them and adopted them (``EventWriter(adopt_unchained=True)``)."""
+
+    def __init__(self, first: int, last: int):
+        super().__init__(
+            f"positions {first}-{last} of the event log have no chain link: they were written by "
+            "something other than the ledger (it chains all it writes in the same transaction). "
+            "Nothing was written. Review them (`claims verify` names them), then either adopt "
+            f"them (`claims audit adopt --through {last}`) or restore the database from a backup "
+            "(runbook: audit/docs.md, \"Unchained events\").")
+        self.first, self.last = first, last
+
+
 class InputFileError(LedgerError):
     """A whole input file cannot be read (encoding, missing header, missing columns)."""
 

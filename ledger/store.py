@@ -27,6 +27,7 @@ from psycopg import sql
 
 from ledger.application import EVENTS_TABLE, ClaimsLedger
 from ledger.chain import GENESIS, link_of, next_link, topic_field
+from ledger.errors import UnchainedEventsError
 
 #: Rows sent to the server at a time within a COPY (it stores them while we build the next).
 SEND_ROWS = 500
@@ -160,14 +161,18 @@ class EventWriter:
     """Appends stored events in one transaction under the library's insert lock.
 
     Use inside ``with conn.transaction():``. Call ``lock()`` first, ``append()`` any number of
-    times, then ``finish()`` before the transaction commits.
+    times, then ``finish()`` before the transaction commits. ``lock()`` raises
+    ``UnchainedEventsError`` if the log holds events past the chain's head (written by another
+    path than this writer), unless ``adopt_unchained``: then it chains them first.
     """
 
     #: Only ``bench.chain_cost`` turns this off, to measure what hashing the chain costs.
     hash_links = True
 
-    def __init__(self, conn: psycopg.Connection[Any], lock_timeout_s: int = 600):
+    def __init__(self, conn: psycopg.Connection[Any], lock_timeout_s: int = 600,
+                 adopt_unchained: bool = False):
         self.conn = conn
+        self.adopt_unchained = adopt_unchained
         self.lock_timeout_s = lock_timeout_s
         self.head = ChainHead(0, GENESIS)
         self.written = 0
@@ -192,7 +197,10 @@ class EventWriter:
         ).fetchone()
         self.head = ChainHead(int(row[0]), bytes(row[1])) if row else ChainHead(0, GENESIS)
         if self.head.position != position:
-            # Events were written by another path (the library's save): chain them first.
+            # Events written by another path than the ledger: an alarm, unless an operator
+            # has reviewed them and adopts them.
+            if not self.adopt_unchained:
+                raise UnchainedEventsError(self.head.position + 1, position)
             self._chain_tail(position)
         self._locked = True
         return self.head

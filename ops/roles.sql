@@ -36,6 +36,7 @@ ALTER TABLE claims_settings OWNER TO claims_owner;
 ALTER TABLE claims_batch_keys OWNER TO claims_owner;
 ALTER TABLE claims_quarantine OWNER TO claims_owner;
 ALTER TABLE projection_tracking OWNER TO claims_owner;
+ALTER TABLE projection_alarms OWNER TO claims_owner;
 ALTER TABLE encounter_fact_versions OWNER TO claims_owner;
 ALTER TABLE encounter_decisions OWNER TO claims_owner;
 ALTER VIEW encounter_facts OWNER TO claims_owner;
@@ -45,8 +46,8 @@ ALTER FUNCTION claims_refuse_change() OWNER TO claims_owner;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
     claims_batch_keys, claims_quarantine,
-    projection_tracking, encounter_fact_versions, encounter_decisions, encounter_facts
-    FROM PUBLIC, claims_app, claims_reader;
+    projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions,
+    encounter_facts FROM PUBLIC, claims_app, claims_reader;
 GRANT USAGE ON SCHEMA public TO claims_app, claims_reader;
 DO $$
 BEGIN
@@ -87,12 +88,13 @@ GRANT SELECT, INSERT ON claims_batch_keys, claims_quarantine TO claims_app;
 -- The read side: projection tables are rebuilt from the events and may be rewritten.
 -- Add every new projection table here (the reader gets SELECT by default privileges).
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE
-    ON projection_tracking, encounter_fact_versions, encounter_decisions TO claims_app;
+    ON projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions
+    TO claims_app;
 GRANT SELECT ON encounter_facts TO claims_app;
 
 -- The reader reads everything and writes nothing.
 GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
-    projection_tracking, encounter_fact_versions, encounter_decisions, encounter_facts
-    TO claims_reader;
+    projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions,
+    encounter_facts TO claims_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE claims_owner IN SCHEMA public
     GRANT SELECT ON TABLES TO claims_reader;

@@ -17,6 +17,7 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any, TypeVar
 
+import psycopg
 from eventsourcing.utils import get_topic
 
 from ledger import domain, layout
@@ -163,6 +164,7 @@ def rebuild(conn: Any, connect: Callable[[], Any] | None = None, workers: int = 
     upto = int(conn.execute(
         f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()[0])
     conn.execute(f"DROP TABLE IF EXISTS {', '.join(_STAGING.values())}")
+    conn.execute("DELETE FROM projection_alarms WHERE name = %s", (NAME,))
     for table, staging in _STAGING.items():
         # Autovacuum kept off the staging tables until the swap: it would take them between
         # the index builds, and the swap's ALTER would wait for it till the deadlock check
@@ -250,13 +252,41 @@ def _build_index(conn: Any, statement: str) -> None:
 
 def _project(conn: Any, after: int, upto: int, facts_table: str, decisions_table: str) -> None:
     """The fact versions and decisions of the events in positions (after, upto] (voids apart:
-    they copy the version before them, which must be there first)."""
+    they copy the version before them, which must be there first).
+
+    An event the statements cannot project (malformed JSON, a missing or mistyped field) does
+    not stop the others: the range is halved until that event stands alone, and it is left out
+    with an alarm (``projection_alarms``: its position and PostgreSQL's reason)."""
+    try:
+        with conn.transaction():
+            _project_range(conn, after, upto, facts_table, decisions_table)
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+        if upto - after == 1:
+            conn.execute("INSERT INTO projection_alarms (name, position, reason) "
+                         "VALUES (%s, %s, %s) ON CONFLICT (name, position) DO UPDATE "
+                         "SET reason = excluded.reason, recorded_at = now()",
+                         (NAME, upto, (str(exc).strip().splitlines() or ["?"])[0]))
+            return
+        middle = (after + upto) // 2
+        _project(conn, after, middle, facts_table, decisions_table)
+        _project(conn, middle, upto, facts_table, decisions_table)
+
+
+def _project_range(conn: Any, after: int, upto: int, facts_table: str,
+                   decisions_table: str) -> None:
     params = {"after": after, "upto": upto}
     conn.execute(_into(_INSERT_FACTS, facts_table),
                  {**params, "topics": [get_topic(domain.Encounter.Recorded),
                                        get_topic(domain.Encounter.Corrected)]})
     conn.execute(_into(_INSERT_DECISIONS, decisions_table),
                  {**params, "topic": get_topic(domain.Encounter.Decided)})
+
+
+def alarms(conn: Any) -> list[tuple[int, str]]:
+    """The events the facts projection left out: ``(position, reason)``, in log order."""
+    return [(int(p), r) for p, r in conn.execute(
+        "SELECT position, reason FROM projection_alarms WHERE name = %s ORDER BY position",
+        (NAME,))]
 
 
 def _into(statement: str, table: str) -> str:

@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS projection_tracking (
     position bigint NOT NULL
 );
 
+-- Events a projection could not project (malformed, or not what their topic promises): left out,
+-- with their position and PostgreSQL's reason, so that the rest of the log is still projected.
+CREATE TABLE IF NOT EXISTS projection_alarms (
+    name text NOT NULL,
+    position bigint NOT NULL,
+    reason text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, position)
+);
+
 CREATE TABLE IF NOT EXISTS encounter_fact_versions (
     encounter_id uuid NOT NULL,
     version integer NOT NULL,

@@ -16,8 +16,10 @@ import pytest
 
 from ledger.application import EVENTS_TABLE
 from ledger.chain import GENESIS, next_link
+from ledger.errors import UnchainedEventsError
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
+from ledger.store import EventWriter
 from ops.database import Connection
 from tests.conftest import _replace_db
 from tests.csvdata import decisions_csv, encounter, encounters_csv
@@ -164,17 +166,28 @@ def test_library_save_concurrent_with_bulk_ingest_keeps_order(
 
     thread = threading.Thread(target=saves)
     thread.start()
+    refused = False
     with ledger_db.connect() as other:
-        ingest_file(other, path, pseudo)
+        try:
+            ingest_file(other, path, pseudo)
+        except UnchainedEventsError:  # library events came first: the ledger wrote nothing
+            refused = True
     thread.join(timeout=120)
     app.close()
     assert not errors
+    # The library's events are not chained: no write goes on until an operator adopts them.
+    later = big_file(tmp_path / "b.csv", 10, prefix="Z")
+    with pytest.raises(UnchainedEventsError, match="no chain link"):
+        ingest_file(conn, later, pseudo)
+    with conn.transaction():
+        EventWriter(conn, adopt_unchained=True).lock()
+    if refused:
+        ingest_file(conn, path, pseudo)
     _, positions = ledger_state(conn)
     assert positions == list(range(1, 6002 + 30 + 1))
     ids = conn.execute(f"SELECT notification_id, topic FROM {EVENTS_TABLE} "
                        "ORDER BY notification_id").fetchall()
     batch = [nid for nid, topic in ids if "Encounter" in topic or "ImportBatch" in topic]
     assert batch == list(range(batch[0], batch[0] + len(batch)))  # contiguous, not interleaved
-    # A later bulk write chains the library's events too: the whole log verifies.
-    ingest_file(conn, big_file(tmp_path / "b.csv", 10, prefix="Z"), pseudo)
+    ingest_file(conn, later, pseudo)
     assert chain_is_valid(conn)
