@@ -53,11 +53,6 @@ class Step:
     known: Known
     changed: tuple[str, ...] = ()
 
-    @property
-    def writes(self) -> bool:
-        return self.outcome in (Outcome.RECORDED, Outcome.CORRECTED, Outcome.VOIDED,
-                                Outcome.DECIDED)
-
 
 def encounter_row(known: Known, facts: str, facts_sha256: str, void: bool) -> Step:
     """The step of an encounters row.

@@ -23,8 +23,3 @@ Act = Literal["consultation", "visit"]
 
 #: Money is ``Decimal`` euros with two places.
 CENT = Decimal("0.01")
-
-
-def cents(value: Decimal | int | str) -> Decimal:
-    """An amount to the cent (``Decimal.quantize``'s default rounding: half even)."""
-    return Decimal(value).quantize(CENT)

@@ -45,8 +45,8 @@ class Chunk(NamedTuple):
 class Routes:
     """Writes the chunks of one file (``kind``: encounters or decisions) by either route."""
 
-    def __init__(self, conn: Any, ctx: prepare.RowContext, events: BatchEvents, counts: IngestReport):
-        self.conn, self.ctx, self.events, self.counts = conn, ctx, events, counts
+    def __init__(self, conn: Any, ctx: prepare.RowContext, events: BatchEvents, report: IngestReport):
+        self.conn, self.ctx, self.events, self.report = conn, ctx, events, report
         self.encounters = ctx.kind == "encounters"
 
     def write(self, writer: EventWriter, chunk: Chunk) -> None:
@@ -72,9 +72,9 @@ class Routes:
                 recorded = writer.append_framed(framed.rows, framed.ends, T_RECORDED, 1)
         except psycopg.errors.UniqueViolation:
             return False
-        self.counts.recorded += recorded
+        self.report.recorded += recorded
         for bad in framed.bad:
-            self.counts.bad(bad)
+            self.report.bad(bad)
         return True
 
     def _decisions(self, writer: EventWriter, framed: columnar.Framed) -> None:
@@ -86,10 +86,10 @@ class Routes:
         versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
         decided, unknown = decide.decision_block(
             versions, [recorded.get(oid, _NONE) for oid in ids], framed.shas.tolist())
-        self.counts.unchanged += int((~decided & ~unknown).sum())
+        self.report.unchanged += int((~decided & ~unknown).sum())
         rows, ends = ((framed.rows, framed.ends) if decided.all()
                       else store.framed_subset(framed.rows, framed.ends, decided))
-        self.counts.decided += writer.append_framed(rows, ends, T_DECIDED, versions[decided] + 1)
+        self.report.decided += writer.append_framed(rows, ends, T_DECIDED, versions[decided] + 1)
         # The quarantine in line order, as the plain route fills it.
         missing = np.flatnonzero(unknown)
         unknowns = zip(framed.lines[missing].tolist(), framed.refs[missing].tolist(),
@@ -97,9 +97,9 @@ class Routes:
         bad = ((row.line, row) for row in framed.bad)
         for line, row in heapq.merge(unknowns, bad, key=lambda item: item[0]):
             if isinstance(row, prepare.Bad):
-                self.counts.bad(row)
+                self.report.bad(row)
             else:
-                self.counts.unknown(line, row)
+                self.report.unknown(line, row)
 
     # -- the plain route -----------------------------------------------------------------
     def plain(self, writer: EventWriter, rows: list[prepare.Good | prepare.Bad]) -> None:
@@ -111,10 +111,10 @@ class Routes:
 
     def _events(self, rows: list[prepare.Good | prepare.Bad], state: dict[bytes, Known]
                 ) -> Iterator[NewEvent]:
-        counts, events = self.counts, self.events
+        report, events = self.report, self.events
         for r in rows:
             if isinstance(r, prepare.Bad):
-                counts.bad(r)
+                report.bad(r)
                 continue
             oid = r.oid.bytes
             before = state.get(oid, Known())
@@ -122,9 +122,9 @@ class Routes:
                     else decide.decision_row(before, r.sha))
             state[oid] = step.known
             if step.outcome is Outcome.UNKNOWN:
-                counts.unknown(r.line, r.ref, void=r.void)
+                report.unknown(r.line, r.ref, void=r.void)
                 continue
-            counts.count(step.outcome)
+            report.count(step.outcome)
             version = step.known.version
             if step.outcome is Outcome.RECORDED:
                 yield events.recorded(r)

@@ -61,7 +61,7 @@ def test_recorded_and_corrected_states_equal_pydantic_serialisation(
     rows = prepare.prepare(routes.ctx, [(2, fields), (3, fields)])
     state: dict[bytes, Known] = {}
     events = list(routes._events(rows, state))
-    assert len(events) == 1 and routes.counts.unchanged == 1
+    assert len(events) == 1 and routes.report.unchanged == 1
     mapper = PydanticMapper(transcoder=None)  # type: ignore[arg-type]
     for e in events:
         stored = StoredEvent(e.originator_id, e.originator_version, e.topic, e.state)
