@@ -7,13 +7,13 @@ bundle, an extract refused), 2 usage errors.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cli import render
+from cli.compare_cmd import parse_period
 from cli.context import open_database, settings_from_env
 from ledger.errors import LedgerError
 
@@ -21,15 +21,6 @@ app = typer.Typer(help="Audit trail: dispute extracts and chain digests.", no_ar
 verify_app = typer.Typer()
 
 DEFAULT_RULES = ["historical", "parity"]
-
-
-def _day(value: str, option: str) -> date:
-    from ledger.ingest.values import parse_date
-
-    try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def read_refs(path: Path) -> list[str]:
@@ -68,7 +59,8 @@ def extract_cmd(
     each rule set, totals, proofs tying each event to the ledger's chain head, the rule sets,
     a PDF report and a README. It never contains another association's data.
     """
-    start, end = _day(date_from, "--from"), _day(date_to, "--to")
+    start, end = parse_period(date_from, date_to)
+    assert start is not None and end is not None  # both options are required
     refs = None
     if encounters is not None:
         try:

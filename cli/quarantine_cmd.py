@@ -21,7 +21,8 @@ app = typer.Typer(help="Quarantined rows' text: sealed outside the event log (it
 def _batches(conn: object, what: str) -> list[UUID]:
     path = Path(what)
     if path.is_file():
-        return quarantine.batches_of(conn, hashlib.sha256(path.read_bytes()).hexdigest())
+        with path.open("rb") as handle:
+            return quarantine.batches_of(conn, hashlib.file_digest(handle, "sha256").hexdigest())
     try:
         return [UUID(what)]
     except ValueError:

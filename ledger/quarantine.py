@@ -21,9 +21,10 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.utils import get_topic
 
 from ledger.application import EVENTS_TABLE
-from ledger.domain import batch_id
+from ledger.domain import ImportBatch, batch_id
 from ledger.errors import LedgerError
 
 _NONCE = 12
@@ -128,6 +129,6 @@ def logged_digests(conn: Any, batch: UUID) -> dict[int, str | None]:
     """Each quarantined line's digest as the batch's latest ``Completed`` event holds it."""
     row = conn.execute(
         f"SELECT convert_from(state, 'UTF8')::jsonb->'quarantined' FROM {EVENTS_TABLE} "
-        "WHERE originator_id = %s AND topic LIKE %s ORDER BY originator_version DESC LIMIT 1",
-        (batch, "%ImportBatch.Completed")).fetchone()
+        "WHERE originator_id = %s AND topic = %s ORDER BY originator_version DESC LIMIT 1",
+        (batch, get_topic(ImportBatch.Completed))).fetchone()
     return {q["line"]: q.get("raw_digest") for q in (row[0] if row else [])}

@@ -23,7 +23,6 @@ from uuid import UUID
 import duckdb
 import numpy as np
 import orjson
-from eventsourcing.utils import get_topic
 
 from ledger import domain, lookups, pseudonym, store
 from ledger.ingest import prepare, reader
@@ -38,10 +37,7 @@ from ledger.ingest.block_sql import (
     q,
     state_sql,
 )
-from ledger.ingest.events import BatchEvents
-
-RECORDED = get_topic(domain.Encounter.Recorded)
-DECIDED = get_topic(domain.Encounter.Decided)
+from ledger.ingest.events import T_DECIDED, T_RECORDED, BatchEvents
 
 
 class Framed:
@@ -78,7 +74,7 @@ class Framed:
         route, when the ledger's state keeps the block from being written whole): each taken
         row read back from its framed state, without preparing it again."""
         good: list[prepare.Good | prepare.Bad] = []
-        field = "facts" if self.topic == RECORDED else "decision"
+        field = "facts" if self.topic == T_RECORDED else "decision"
         refs = self.refs.tolist() if self.refs is not None else None
         for i, (line, (oid, state)) in enumerate(zip(
                 self.lines.tolist(), store.framed_events(self.rows, self.ends, self.topic),
@@ -103,7 +99,7 @@ class BlockPreparer:
         self.db.execute(paris_offset_macro())
         ipad, opad = pseudonym.hmac_pads(ctx.key)
         encounters = ctx.kind == "encounters"
-        self.topic = RECORDED if encounters else DECIDED
+        self.topic = T_RECORDED if encounters else T_DECIDED
         self.sql = _encounters_sql(ctx) if encounters else _decisions_sql(ctx)
         before, after, tail = store.frame_parts(self.topic)
         params: dict[str, Any] = {
@@ -144,7 +140,7 @@ class BlockPreparer:
         ids = np.frombuffer(store.framed_id_bytes(rows, ends), "V16")
         if len(np.unique(ids)) != len(lines):
             return None  # an encounter twice in the block: its rows depend on each other
-        if self.topic == RECORDED:
+        if self.topic == T_RECORDED:
             return Framed(self.topic, lines, rows, ends, bad)
         return Framed(self.topic, lines, rows, ends, bad, taken["sha"], taken["ref"])
 

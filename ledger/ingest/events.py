@@ -61,8 +61,8 @@ class BatchEvents:
     def _state(self, event: type[Any], **parts: str) -> bytes:
         return layout.state_json(event, {**self.head, **parts}).encode("utf-8")
 
-    def recorded(self, row: Good, version: int = 1) -> NewEvent:
-        return NewEvent(row.oid, version, T_RECORDED, self._state(
+    def recorded(self, row: Good) -> NewEvent:
+        return NewEvent(row.oid, 1, T_RECORDED, self._state(
             domain.Encounter.Recorded, effective_at=_json(row.effective_at), facts=row.payload,
             facts_sha256=_json(row.sha), provenance=self.provenance(row.line, row.extra)))
 

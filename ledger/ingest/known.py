@@ -15,11 +15,8 @@ from psycopg import sql
 from ledger import domain, lookups
 from ledger.application import EVENTS_TABLE
 from ledger.decide import Known
+from ledger.ingest.events import T_CORRECTED, T_DECIDED, T_RECORDED, T_VOIDED
 
-T_RECORDED = get_topic(domain.Encounter.Recorded)
-T_CORRECTED = get_topic(domain.Encounter.Corrected)
-T_VOIDED = get_topic(domain.Encounter.Voided)
-T_DECIDED = get_topic(domain.Encounter.Decided)
 T_COMPLETED = get_topic(domain.ImportBatch.Completed)
 FACT_TOPICS = (T_RECORDED, T_CORRECTED)
 
