@@ -39,6 +39,36 @@ CREATE TABLE IF NOT EXISTS claims_settings (
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Append-only, enforced by the database on the log and its companions: UPDATE, DELETE and
+-- TRUNCATE are refused to every role, the owner included. A trigger is made only where it is
+-- missing: making one locks its table, and an init running beside an ingest must not wait on
+-- the ingest's lock while holding the projection's tables (a deadlock).
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['claimsledger_events', 'claims_chain', 'claims_chain_digests',
+                             'claims_settings'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_trigger
+                       WHERE tgrelid = t::regclass AND tgname = t || '_append_only') THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '
+                           'EXECUTE FUNCTION claims_refuse_change()', t || '_append_only', t);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_trigger
+                       WHERE tgrelid = t::regclass AND tgname = t || '_no_truncate') THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                           'EXECUTE FUNCTION claims_refuse_change()', t || '_no_truncate', t);
+        END IF;
+    END LOOP;
+    -- The events table's triggers under their former names.
+    IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'claimsledger_events'::regclass
+               AND tgname IN ('claims_events_append_only', 'claims_events_no_truncate')) THEN
+        DROP TRIGGER IF EXISTS claims_events_append_only ON claimsledger_events;
+        DROP TRIGGER IF EXISTS claims_events_no_truncate ON claimsledger_events;
+    END IF;
+END
+$$;
+
 -- Read side (projections): can be dropped and rebuilt from the events at any time.
 CREATE TABLE IF NOT EXISTS projection_tracking (
     name text PRIMARY KEY,
@@ -101,27 +131,6 @@ SELECT * FROM (
     ORDER BY encounter_id, version DESC
 ) latest
 WHERE NOT voided;
-
--- Append-only, enforced by the database on the log and its companions: UPDATE, DELETE and
--- TRUNCATE are refused to every role, the owner included.
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['claimsledger_events', 'claims_chain', 'claims_chain_digests',
-                             'claims_settings'] LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_append_only', t);
-        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '
-                       'EXECUTE FUNCTION claims_refuse_change()', t || '_append_only', t);
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_no_truncate', t);
-        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
-                       'EXECUTE FUNCTION claims_refuse_change()', t || '_no_truncate', t);
-    END LOOP;
-END
-$$;
--- Triggers of an older schema, under the events table's former trigger names.
-DROP TRIGGER IF EXISTS claims_events_append_only ON claimsledger_events;
-DROP TRIGGER IF EXISTS claims_events_no_truncate ON claimsledger_events;
 
 -- Quarantined rows' text, sealed outside the event log (ledger/quarantine.py): the log keeps a
 -- keyed digest of each row's text, never the text. Each batch's key is one row of
