@@ -42,7 +42,7 @@ def main() -> None:
             year_s, year_events = 0.0, 0
             for path in (data.encounters_path, data.corrections_path, data.decisions_path):
                 started = time.perf_counter()
-                report = ingest_file(conn, path, pseudo)
+                report = ingest_file(conn, path, pseudo, side_connect=ledger.connect)
                 took = time.perf_counter() - started
                 year_s, year_events = year_s + took, year_events + report.new_events
                 print(f"{path.name:<28} {report.rows:>10,} rows  {report.new_events:>10,} "

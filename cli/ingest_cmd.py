@@ -21,6 +21,7 @@ from ledger.errors import (
 from ledger.ingest.pipeline import IngestReport, ingest_file
 from ledger.ingest.profiles import load_profile
 from ledger.pseudonym import Pseudonymiser
+from ops.database import Connection
 from projections import facts_table
 
 
@@ -74,7 +75,7 @@ def summary_line(r: IngestReport) -> str:
             f"{r.decided} decided, {r.unchanged} unchanged), {len(r.quarantined)} quarantined")
 
 
-def ingest_paths(conn_info: object, files: list[Path], pseudonymise: Pseudonymiser, *,
+def ingest_paths(conn_info: Connection, files: list[Path], pseudonymise: Pseudonymiser, *,
                  profile_spec: str = "canonical", show_progress: bool = True,
                  dry_run: bool = False) -> tuple[list[IngestReport], list[Problem]]:
     """Ingest files one by one, then bring the facts projection up to date (not on a dry run).
@@ -87,7 +88,7 @@ def ingest_paths(conn_info: object, files: list[Path], pseudonymise: Pseudonymis
     failures: list[Problem] = []
     catching_up = False
     try:
-        with conn_info.connect() as conn, Progress(  # type: ignore[attr-defined]
+        with conn_info.connect() as conn, Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), disable=not show_progress, transient=True,
             console=render.stderr_console(),
@@ -100,7 +101,8 @@ def ingest_paths(conn_info: object, files: list[Path], pseudonymise: Pseudonymis
 
                 try:
                     reports.append(ingest_file(conn, path, pseudonymise, profile=profile,
-                                               on_progress=advance, dry_run=dry_run))
+                                               on_progress=advance, dry_run=dry_run,
+                                               side_connect=conn_info.connect))
                 except InputFileError as exc:
                     failures.append(exc.problem)
                 progress.remove_task(task)

@@ -53,7 +53,12 @@ class Framed:
         bad: the block's bad rows, for the quarantine.
         shas: decisions: each decision's SHA-256 (hex).
         refs: decisions: each row's "ASSOCIATION/REF", for messages.
+
+    ``ahead`` is set for a block of decisions whose lookup was read ahead (``known.decisions``
+    on a connection that sees the ledger as it was before the batch).
     """
+
+    ahead: Any = None
 
     def __init__(self, topic: str, lines: np.ndarray, rows: bytearray, ends: np.ndarray,
                  bad: list[prepare.Bad], shas: np.ndarray | None = None,

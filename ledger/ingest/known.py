@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 from eventsourcing.utils import get_topic
 from psycopg import sql
@@ -22,6 +23,11 @@ FACT_TOPICS = (T_RECORDED, T_CORRECTED)
 
 #: A stored event as a lookup fetches it: id (16 bytes), version, topic, state (or None).
 Stored = tuple[bytes, int, str, bytes | None]
+
+#: What the ledger knows of a block of decisions' encounters: the latest version of each known
+#: encounter, and the SHA-256 of its recorded decisions (``decisions``).
+KnownDecisions = tuple[dict[bytes, int], dict[bytes, frozenset[str]]]
+
 
 #: The stored events of some aggregates, their states unless they are facts and the facts are
 #: not wanted.
@@ -79,7 +85,7 @@ def known(events: list[Stored]) -> dict[bytes, Known]:
     return found
 
 
-def decisions(conn: Any, ids: lookups.Ids) -> tuple[dict[bytes, int], dict[bytes, frozenset[str]]]:
+def decisions(conn: Any, ids: lookups.Ids) -> KnownDecisions:
     """The latest version of each known encounter, and the SHA-256 of its recorded decisions
     (for a block of decisions: no ``Known`` per encounter)."""
     latest: dict[bytes, int] = {}
@@ -89,6 +95,61 @@ def decisions(conn: Any, ids: lookups.Ids) -> tuple[dict[bytes, int], dict[bytes
         if topic == T_DECIDED and state is not None:
             recorded.setdefault(oid, set()).add(orjson.loads(state)["decision_sha256"])
     return latest, {oid: frozenset(shas) for oid, shas in recorded.items()}
+
+
+class Written:
+    """The aggregates a batch has written events of so far, as a Bloom filter of fixed size.
+
+    ``may_hold`` never misses an id that was ``add``-ed; it also names a few others (about one
+    in 300 after four million ids). It lets a decisions file's lookups be read ahead on a
+    second connection, which sees the ledger as it was before the batch: only the ids the batch
+    may have written are read again on the batch's own connection.
+    """
+
+    _BITS = 1 << 27  # 16 MB
+    _MASK = np.uint64(_BITS - 1)
+
+    def __init__(self) -> None:
+        self.bits = np.zeros(self._BITS // 8, np.uint8)
+
+    def _slots(self, ids: bytes) -> tuple[np.ndarray, ...]:
+        """Two bit positions per id, from its first and second half (aggregate ids are
+        uuid5s: their bits are a SHA-1's, but for the version and variant bits left out)."""
+        words = np.frombuffer(ids, "<u8").reshape(-1, 2)
+        return words[:, 0] & self._MASK, (words[:, 1] >> np.uint64(8)) & self._MASK
+
+    def add(self, ids: bytes) -> None:
+        for slot in self._slots(ids):
+            np.bitwise_or.at(self.bits, slot >> np.uint64(3),
+                             np.left_shift(1, slot & np.uint64(7)).astype(np.uint8))
+
+    def may_hold(self, ids: bytes) -> np.ndarray:
+        """For each id, whether it may have been added (bool)."""
+        found = np.ones(len(ids) // 16, bool)
+        for slot in self._slots(ids):
+            found &= ((self.bits[slot >> np.uint64(3)] >> (slot & np.uint64(7))) & 1) == 1
+        return found
+
+
+def decisions_seen(conn: Any, ids: lookups.Ids, ahead: KnownDecisions | None,
+                   written: Written) -> KnownDecisions:
+    """``decisions`` of a block as the batch's connection ``conn`` sees them, given ``ahead``
+    (``decisions`` read before, on a connection that sees the ledger as it was before the
+    batch): the ids the batch may have written (``written``) are read again on ``conn``."""
+    if ahead is None:
+        return decisions(conn, ids)
+    latest, recorded = ahead
+    every = ids.each()
+    again = [oid for oid, mine in zip(every, written.may_hold(ids).tolist(), strict=True)
+             if mine]
+    if again:
+        for oid in again:
+            latest.pop(oid, None)
+            recorded.pop(oid, None)
+        now_latest, now_recorded = decisions(conn, lookups.Ids.of(again))
+        latest.update(now_latest)
+        recorded.update(now_recorded)
+    return latest, recorded
 
 
 def batch_completed(conn: Any, batch: bytes) -> tuple[int, dict[str, Any] | None]:

@@ -4,9 +4,11 @@ A file is one import batch, written in one transaction under the event table's i
 crash at any moment leaves either the whole batch or nothing, and running the same command again
 completes it. Rows are streamed (memory does not grow with the file), prepared a block at a time
 in a background thread (by the fast path, ``columnar``, where the rows allow; row by row
-otherwise) and written by one of two routes (``routes``). What each row gives is decided by the
-domain (``ledger.decide``); a bad row is quarantined (file, line, column, reason, its text with
-the patient pseudonymised) in the batch's ``ImportBatch.Completed`` event.
+otherwise) and written by one of two routes (``routes``); a decisions file's lookups are read
+ahead on a second connection when the caller gives one (``side_connect``). What each row gives
+is decided by the domain (``ledger.decide``); a bad row is quarantined: its line, column and
+reason in the batch's ``ImportBatch.Completed`` event, its text sealed outside the log
+(``ledger.quarantine``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def ingest_file(
     now: datetime | None = None,
     accelerate: bool = True,
     dry_run: bool = False,
+    side_connect: Callable[[], Any] | None = None,
 ) -> IngestReport:
     """Ingest one encounters or decisions export.
 
@@ -77,6 +80,9 @@ def ingest_file(
         dry_run: run the same transaction and roll it back: the report says what would be
             written and nothing is (no event, chain link, key fingerprint, vacuum or sequence
             move). It still takes the insert lock while it runs.
+        side_connect: opens a second connection to the same database. When given, a decisions
+            file's lookups are read ahead on it, while the batch's connection writes the block
+            before (``known.decisions_seen``); the events written are the same.
 
     Returns:
         An ``IngestReport``. Raises ``InputFileError`` when the whole file cannot be read,
@@ -132,7 +138,8 @@ def ingest_file(
                                      csv_rows.separator, pseudonymise.key)
             routes = Routes(conn, ctx, events, report)
             fast = accelerate and not scan.bad_lines and set(header) <= set(known_cols)
-            chunks = (_fast_chunks(ctx, scan, events) if fast
+            side = side_connect if kind == "decisions" else None
+            chunks = (_fast_chunks(ctx, scan, events, side) if fast
                       else _plain_chunks(ctx, csv_rows.rows))
             for chunk in _ahead(chunks):
                 report.rows += len(chunk)
@@ -182,22 +189,40 @@ def _plain_chunks(ctx: prepare.RowContext, records: Iterator[reader.Record]
         yield Chunk(prepare.prepare(ctx, chunk))
 
 
-def _fast_chunks(ctx: prepare.RowContext, scan: reader.FileScan, events: BatchEvents
-                 ) -> Iterator[Chunk]:
+def _fast_chunks(ctx: prepare.RowContext, scan: reader.FileScan, events: BatchEvents,
+                 side_connect: Callable[[], Any] | None = None) -> Iterator[Chunk]:
     """Blocks of a file that decodes whole, each framed by the fast path (``columnar``) when it
     can be; a block with a quote character (a quoted field may hold a separator or a line
-    break), or one the fast path cannot frame whole, is prepared row by row."""
+    break), or one the fast path cannot frame whole, is prepared row by row.
+
+    With ``side_connect`` (decisions), a framed block's lookup is read on that connection
+    (``Framed.ahead``), which sees the ledger as it was before the batch: the batch holds the
+    insert lock, so nothing else is committed meanwhile. If that connection cannot be opened
+    (the server's connection limit), the lookups are read on the batch's own connection.
+    """
     preparer = columnar.BlockPreparer(ctx, events)
+    side = None
+    if side_connect is not None:
+        try:
+            side = side_connect()
+        except psycopg.OperationalError:
+            side = None
     try:
         for block in reader.blocks(scan, separator=ctx.separator):
             framed = None if '"' in block.text else preparer(block.text, block.first_line)
             if framed is not None:
+                if side is not None:
+                    with side.transaction():
+                        side.execute(lookups.BY_PRIMARY_KEY)
+                        framed.ahead = known.decisions(side, framed.ids)
                 yield Chunk([], framed)
             else:
                 yield Chunk(prepare.prepare(
                     ctx, reader.records(block.text, block.first_line, ctx.separator)))
     finally:
         preparer.close()
+        if side is not None:
+            side.close()
 
 
 def _ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:

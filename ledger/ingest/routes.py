@@ -48,6 +48,8 @@ class Routes:
     def __init__(self, conn: Any, ctx: prepare.RowContext, events: BatchEvents, report: IngestReport):
         self.conn, self.ctx, self.events, self.report = conn, ctx, events, report
         self.encounters = ctx.kind == "encounters"
+        #: The encounters this batch has written decisions of (``known.decisions_seen``).
+        self.written = known.Written()
 
     def write(self, writer: EventWriter, chunk: Chunk) -> None:
         framed = chunk.framed
@@ -81,7 +83,8 @@ class Routes:
         """Append a framed block of decisions, each at the version after its encounter's last,
         leaving out those of unknown encounters (quarantined) and those already recorded."""
         assert framed.shas is not None and framed.refs is not None
-        latest, recorded = known.decisions(self.conn, framed.ids)
+        latest, recorded = known.decisions_seen(self.conn, framed.ids, framed.ahead,
+                                                self.written)
         ids = framed.ids.each()
         versions = np.array([latest.get(oid, 0) for oid in ids], dtype=np.int64)
         decided, unknown = decide.decision_block(
@@ -90,6 +93,7 @@ class Routes:
         rows, ends = ((framed.rows, framed.ends) if decided.all()
                       else store.framed_subset(framed.rows, framed.ends, decided))
         self.report.decided += writer.append_framed(rows, ends, T_DECIDED, versions[decided] + 1)
+        self.written.add(store.framed_id_bytes(rows, ends))
         # The quarantine in line order, as the plain route fills it.
         missing = np.flatnonzero(unknown)
         unknowns = zip(framed.lines[missing].tolist(), framed.refs[missing].tolist(),
@@ -108,6 +112,8 @@ class Routes:
         ids = lookups.Ids.of({r.oid.bytes for r in rows if isinstance(r, prepare.Good)})
         state = known.known(known.stored(self.conn, ids, facts=self.encounters))
         writer.append(self._events(rows, state))
+        if not self.encounters:
+            self.written.add(ids)
 
     def _events(self, rows: list[prepare.Good | prepare.Bad], state: dict[bytes, Known]
                 ) -> Iterator[NewEvent]:

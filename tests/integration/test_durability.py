@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from ledger.application import EVENTS_TABLE
@@ -20,7 +21,7 @@ from ledger.errors import UnchainedEventsError
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ledger.store import EventWriter
-from ops.database import Connection
+from ops.database import Connection, server_settings
 from tests.conftest import _replace_db
 from tests.csvdata import decisions_csv, encounter, encounters_csv
 from tests.integration.conftest import KEY
@@ -191,3 +192,19 @@ def test_library_save_concurrent_with_bulk_ingest_keeps_order(
     assert batch == list(range(batch[0], batch[0] + len(batch)))  # contiguous, not interleaved
     ingest_file(conn, later, pseudo)
     assert chain_is_valid(conn)
+
+
+def test_the_embedded_server_runs_with_the_ledger_settings(pg_admin_url: str) -> None:
+    # The session's server is started as the CLI starts one (``ops.database.start_server``).
+    if os.environ.get("CLAIMS_TEST_DATABASE_URL"):
+        pytest.skip("an external server keeps its operator's settings")
+    with psycopg.connect(pg_admin_url) as conn:
+        for name, value in server_settings().items():
+            row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            assert row is not None
+            if name == "shared_buffers":
+                row = conn.execute("SELECT pg_size_bytes(%s) = pg_size_bytes(%s)",
+                                   (row[0], value)).fetchone()
+                assert row == (True,), name
+            else:
+                assert row[0] == value, name

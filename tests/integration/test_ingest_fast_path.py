@@ -13,14 +13,14 @@ import pytest
 
 from ledger import quarantine, store
 from ledger.application import EVENTS_TABLE
-from ledger.ingest import reader
+from ledger.ingest import known, reader
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ledger.store import EventWriter, init_schema
 from ledger.synth import generate
 from ledger.vocabulary import PARIS
 from ops.database import Connection
-from tests.csvdata import encounter, encounters_csv
+from tests.csvdata import decisions_csv, encounter, encounters_csv
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=PARIS)
 
@@ -41,7 +41,9 @@ def ingest_all(conn_info: Connection, files: list[Path], pseudo: Pseudonymiser,
     reports = []
     with conn_info.connect() as conn:
         for path in files:
-            report = ingest_file(conn, path, pseudo, now=NOW, accelerate=accelerate)
+            # The fast path reads decisions' lookups ahead on a second connection.
+            report = ingest_file(conn, path, pseudo, now=NOW, accelerate=accelerate,
+                                 side_connect=conn_info.connect if accelerate else None)
             reports.append(report.as_json())
     return reports
 
@@ -142,3 +144,37 @@ def test_one_encounter_twice_far_apart_in_a_file_is_recorded_then_corrected(
         "(SELECT originator_id FROM " + EVENTS_TABLE + " WHERE topic LIKE '%Corrected')"
         " ORDER BY 1").fetchall()
     assert [v for v, _ in versions] == [1, 2]
+
+
+def test_decisions_read_ahead_see_the_batch_own_decisions(
+        ledger_db: Connection, conn: Any, pseudo: Pseudonymiser, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read ahead on a second connection, a later block's lookup cannot see the decisions this
+    # batch wrote in an earlier one: they are read again on the batch's own connection.
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 4096)
+    refs = [f"E-{i}" for i in range(3000)]
+    ingest_file(conn, encounters_csv(tmp_path / "e.csv", [encounter(r) for r in refs]), pseudo)
+    rows = [{"association": "SOS-75", "encounter_ref": r, "decided_at": "20/09/2023",
+             "paid_amount": "25,00", "paid_codes": "G"} for r in refs]
+    # E-1 decided again far below (another block): a revision, at version 3.
+    rows.append({**rows[1], "paid_amount": "0,00", "paid_codes": "", "rejected_codes": "G"})
+    rows.append(rows[2])  # E-2 again, the same decision: unchanged
+    ahead: list[int] = []
+    decisions = known.decisions
+
+    def counting(c: Any, ids: Any) -> Any:
+        if c is not conn:
+            ahead.append(len(ids) // 16)
+        return decisions(c, ids)
+
+    monkeypatch.setattr(known, "decisions", counting)
+    report = ingest_file(conn, decisions_csv(tmp_path / "d.csv", rows), pseudo,
+                         side_connect=ledger_db.connect)
+    assert (report.decided, report.unchanged, report.quarantined) == (3001, 1, [])
+    assert sum(ahead) == len(rows) and len(ahead) > 5  # every framed block read ahead
+    versions = conn.execute(
+        "SELECT originator_version, s->'decision'->>'paid_amount' FROM (SELECT "
+        f"originator_version, convert_from(state, 'UTF8')::jsonb AS s FROM {EVENTS_TABLE} "
+        "WHERE topic LIKE '%Decided') d WHERE s->'provenance'->>'line' IN ('3', '3002', '3003')"
+        " ORDER BY 1, 2").fetchall()
+    assert versions == [(2, "25.00"), (3, "0.00")]  # E-1 then its revision; E-2 once
