@@ -31,6 +31,7 @@ from audit.digest import insert_digest
 from audit.readme import readme_text
 from audit.records import StoredEventRecord, event_json
 from ledger.publish import RuleSetContent, publish_rule_sets
+from ledger.seal import Sealer
 from ledger.vocabulary import PARIS
 from projections.facts import EncounterFacts
 
@@ -102,6 +103,7 @@ def extract(
     as_zip: bool = False,
     rules: RulesEngine | None = None,
     now: datetime | None = None,
+    sealer: Sealer | None = None,
 ) -> BundleSummary:
     """Write the audit bundle of one association and period.
 
@@ -117,6 +119,7 @@ def extract(
         as_zip: write a zip file instead of a folder.
         rules: the rule engine (the project's by default).
         now: the extract's time (default: the current time).
+        sealer: seals the log when rule sets must be published first (``publish_rule_sets``).
 
     Returns:
         A ``BundleSummary``; the extract's digest is recorded only once the bundle is in place.
@@ -133,7 +136,7 @@ def extract(
     rule_sets = [engine.load(n) for n in dict.fromkeys(rule_set_names)]
     _require_association(conn, association)
     publish_rule_sets(conn, [RuleSetContent(rs.name, rs.to_canonical_json(), rs.content_hash)
-                             for rs in rule_sets])
+                             for rs in rule_sets], sealer)
     created = now or datetime.now(tz=PARIS)
     note = f"audit extract {association} {date_from}..{date_to}"
     got = collect(conn, association, date_from, date_to, rule_sets, encounter_refs)

@@ -3,9 +3,11 @@
 Every link is recomputed from the events in position order (``ledger.chain``) and compared
 with the stored one. The first position where the log and its chain disagree is named: an event
 whose stored bytes changed (link mismatch), an event without its link, a link without its event, a
-missing position (gap), or a recorded digest (``claims_chain_digests``) that the recomputed chain
-no longer matches (the chain was rewritten, or events were cut off its end). Events written after
-the chain head and not chained yet are counted, not judged.
+missing position (gap), a recorded digest (``claims_chain_digests``) that the recomputed chain
+no longer matches (the chain was rewritten, or events were cut off its end), or a seal
+(``ledger.seal``) that does not hold under the ledger's key. Events past the chain head (not
+chained) and past the last seal (not sealed) are counted: written by another path than the
+ledger, they are alarms for the caller to raise.
 
 Events and links are read with two server-side cursors in one REPEATABLE READ snapshot, in chunks,
 so memory does not grow with the log. The SHA-256 of each event's state is computed by PostgreSQL
@@ -25,6 +27,7 @@ from psycopg import pq
 from audit.merkle import MerkleBuilder, leaf_hash
 from ledger.application import EVENTS_TABLE
 from ledger.chain import GENESIS, event_digest_from_hash
+from ledger.seal import Sealer
 
 #: Rows fetched per round trip from each server-side cursor.
 CHUNK_ROWS = 10_000
@@ -34,7 +37,8 @@ class ChainBreak(NamedTuple):
     """The first place where the log and its chain disagree."""
 
     position: int
-    kind: str  # "link mismatch", "missing link", "missing event", "gap", "digest mismatch"
+    # "link mismatch", "missing link", "missing event", "gap", "digest mismatch", "seal mismatch"
+    kind: str
     message: str
 
 
@@ -48,6 +52,9 @@ class ChainReport:
         head_position: the last verified position (the chain head when ``ok``).
         head_link: its link, hex.
         unchained: events after the chain head that have no link yet.
+        unsealed: events after the last seal (the unchained ones included).
+        seals_checked: seals checked under the ledger's key (their positions are checked
+            without it).
         digests_checked: recorded digests compared with the recomputed chain.
         first_break: what broke, or None.
     """
@@ -57,6 +64,8 @@ class ChainReport:
     head_position: int
     head_link: str
     unchained: int = 0
+    unsealed: int = 0
+    seals_checked: int = 0
     digests_checked: int = 0
     first_break: ChainBreak | None = None
 
@@ -110,7 +119,15 @@ def _stored_digests(conn: Any) -> list[DigestRow]:
     return [DigestRow(int(p), bytes(li), bytes(r) if r else None, t) for p, li, r, t in rows]
 
 
-def verify_chain(conn: Any, *, hash_in_client: bool = False) -> ChainReport:
+def _stored_seals(conn: Any) -> dict[int, bytes]:
+    if conn.execute("SELECT to_regclass('claims_chain_seals')").fetchone()[0] is None:
+        return {}
+    return {int(p): bytes(s) for p, s in conn.execute(
+        "SELECT notification_id, seal FROM claims_chain_seals ORDER BY notification_id")}
+
+
+def verify_chain(conn: Any, *, hash_in_client: bool = False,
+                 sealer: Sealer | None = None) -> ChainReport:
     """Recompute every link from the stored events and name the first broken position.
 
     Args:
@@ -118,11 +135,12 @@ def verify_chain(conn: Any, *, hash_in_client: bool = False) -> ChainReport:
             transaction, or inside one the caller opened at REPEATABLE READ).
         hash_in_client: hash each event's state here rather than in PostgreSQL (reads the
             full states: slower, trusts nothing the server computes).
+        sealer: checks each seal under the ledger's key (without it, only where seals are).
 
     Returns:
         A ``ChainReport``: OK with the head position and link, or the first break.
     """
-    return scan_log(conn, hash_in_client=hash_in_client).report
+    return scan_log(conn, hash_in_client=hash_in_client, sealer=sealer).report
 
 
 def scan_log(
@@ -131,6 +149,7 @@ def scan_log(
     upto: int | None = None,
     targets: Sequence[int] = (),
     hash_in_client: bool = False,
+    sealer: Sealer | None = None,
 ) -> LogScan:
     """Check the chain up to ``upto`` (the head by default) and build the Merkle tree over it.
 
@@ -138,7 +157,7 @@ def scan_log(
         conn: an open psycopg connection (see ``verify_chain``).
         upto: the last position to check (default: the whole log).
         targets: positions whose Merkle audit paths are wanted.
-        hash_in_client: see ``verify_chain``.
+        hash_in_client, sealer: see ``verify_chain``.
 
     Returns:
         A ``LogScan``; its root and paths are meaningful only when ``report.ok``.
@@ -156,11 +175,13 @@ def scan_log(
             conn, "claims_verify_links",
             "SELECT notification_id, link FROM claims_chain WHERE notification_id <= %s "
             "ORDER BY notification_id", (limit,))
-        return _Scanner(digests, [p - 1 for p in targets], hash_in_client).run(events, links)
+        return _Scanner(digests, [p - 1 for p in targets], hash_in_client, _stored_seals(conn),
+                        sealer).run(events, links)
 
 
 class _Scanner:
-    def __init__(self, digests: list[DigestRow], targets: list[int], hash_in_client: bool):
+    def __init__(self, digests: list[DigestRow], targets: list[int], hash_in_client: bool,
+                 seals: dict[int, bytes], sealer: Sealer | None):
         self.digests = digests
         self.by_position: dict[int, list[DigestRow]] = {}
         for d in digests:
@@ -172,11 +193,15 @@ class _Scanner:
         self.position = 0
         self.checked = 0
         self.digests_checked = 0
+        self.seals, self.sealer = seals, sealer
+        self.sealed = 0  # the last position sealed
+        self.seals_checked = 0
 
     def _report(self, brk: ChainBreak | None = None, unchained: int = 0) -> LogScan:
         report = ChainReport(
             ok=brk is None, events_checked=self.checked, head_position=self.position,
             head_link=self.link.hex(), unchained=unchained,
+            unsealed=self.position + unchained - self.sealed, seals_checked=self.seals_checked,
             digests_checked=self.digests_checked, first_break=brk)
         if brk is not None or not self.want_merkle:
             return LogScan(report)
@@ -222,6 +247,12 @@ class _Scanner:
                 d.position, "digest mismatch",
                 f"a digest recorded at {d.recorded_at} names position {d.position}, but the chain "
                 f"ends at position {self.position} (events were removed from the end)"), unchained)
+        late_seal = max(self.seals, default=0)
+        if late_seal > self.position:
+            return self._report(ChainBreak(
+                late_seal, "seal mismatch", f"a seal names position {late_seal}, but the chain "
+                f"ends at position {self.position} (events were removed from the end)"),
+                unchained)
         return self._report(None, unchained)
 
     def _step(self, ev: tuple[Any, ...], stored: bytes) -> ChainBreak | None:
@@ -240,6 +271,17 @@ class _Scanner:
         self.checked += 1
         if self.want_merkle:
             self.merkle.add(leaf_hash(digest))
+        seal = self.seals.get(self.position)
+        if seal is not None:
+            if self.sealer is not None:
+                if not self.sealer.holds(self.position, link, seal):
+                    return ChainBreak(
+                        self.position, "seal mismatch",
+                        f"the seal at position {self.position} does not hold under the "
+                        "ledger's key: it was made by something other than the ledger (or "
+                        "with another key)")
+                self.seals_checked += 1
+            self.sealed = self.position
         for d in self.by_position.get(self.position, ()):
             brk = self._check_digest(d)
             if brk is not None:

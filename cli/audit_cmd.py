@@ -14,7 +14,7 @@ import typer
 
 from cli import render
 from cli.compare_cmd import parse_period
-from cli.context import open_database, settings_from_env
+from cli.context import open_database, sealer, settings_from_env
 from ledger.errors import LedgerError
 
 app = typer.Typer(help="Audit trail: dispute extracts and chain digests.", no_args_is_help=True)
@@ -74,7 +74,8 @@ def extract_cmd(
     try:
         with conn_info.connect() as conn:
             summary = extract(conn, association, start, end, rules or DEFAULT_RULES, out,
-                              refs, actor=settings.actor, as_zip=as_zip)
+                              refs, actor=settings.actor, as_zip=as_zip,
+                              sealer=sealer(settings))
     except LedgerError as exc:
         render.err(f"error: {exc}")
         raise typer.Exit(1) from None
@@ -167,18 +168,22 @@ def _verify_bundle(bundle: Path, json_output: bool) -> None:
 def _verify_database(json_output: bool) -> None:
     from audit.verify import verify_chain
 
-    with open_database(settings_from_env(), init=False).connect() as conn:
+    settings = settings_from_env()
+    keyed = sealer(settings)
+    with open_database(settings, init=False).connect() as conn:
         row = conn.execute("SELECT to_regclass('claims_chain')").fetchone()
         if row is None or row[0] is None:
             render.err("error: no ledger in this database yet (run `claims init`)")
             raise typer.Exit(1)
-        report = verify_chain(conn)
+        report = verify_chain(conn, sealer=keyed)
     brk = report.first_break
     if json_output:
         render.emit_json({
             "ok": report.ok, "events_checked": report.events_checked,
             "head_position": report.head_position, "head_link": report.head_link,
-            "unchained": report.unchained, "digests_checked": report.digests_checked,
+            "unchained": report.unchained, "unsealed": report.unsealed,
+            "seals_checked": report.seals_checked, "seal_key": keyed is not None,
+            "digests_checked": report.digests_checked,
             "first_break": brk._asdict() if brk else None})
     elif brk is not None:
         render.err(f"chain BROKEN at position {brk.position} ({brk.kind}): {brk.message}")
@@ -187,14 +192,23 @@ def _verify_database(json_output: bool) -> None:
     else:
         typer.echo(f"chain OK: {report.events_checked} events, head position "
                    f"{report.head_position}, link {report.head_link}, "
-                   f"{report.digests_checked} digests checked")
+                   f"{report.digests_checked} digests checked, {report.seals_checked} seals "
+                   "checked" + ("" if keyed else " (their positions only: set "
+                                "CLAIMS_PSEUDONYM_KEY to check them under the ledger's key)"))
     if report.unchained and not json_output:
         first = report.head_position + 1
         render.err(f"ALARM: {report.unchained} event(s) at positions {first}-"
                    f"{report.head_position + report.unchained} have no chain link: written by "
                    "something other than the ledger. Writes refuse to go on until they are "
                    "reviewed (runbook: audit/docs.md, \"Unchained events\").")
-    if not report.ok or report.unchained:
+    unsealed = report.unsealed - report.unchained
+    if unsealed > 0 and not json_output:
+        last = report.head_position
+        render.err(f"ALARM: {unsealed} event(s) at positions {last - unsealed + 1}-{last} are "
+                   "chained but not sealed with the ledger's key: written by something other "
+                   "than the ledger. Writes refuse to go on until they are reviewed (runbook: "
+                   "audit/docs.md, \"Unchained events\").")
+    if not report.ok or report.unchained or report.unsealed:
         raise typer.Exit(1)
 
 
@@ -203,14 +217,31 @@ def adopt_cmd(
     through: Annotated[int, typer.Option(help="The last position to adopt: the log's last "
                                               "position, as `claims verify` named it.")],
 ) -> None:
-    """Chain events the ledger did not write, after reviewing them (runbook: audit/docs.md,
-    "Unchained events"). Refused if the log's last position is not --through: more events came
-    since the review."""
+    """Chain and seal events the ledger did not write, after reviewing them (runbook:
+    audit/docs.md, "Unchained events"). Refused if the log's last position is not --through:
+    more events came since the review. Needs the ledger's key (CLAIMS_PSEUDONYM_KEY)."""
+    settings = settings_from_env()
+    keyed = sealer(settings)
+    if keyed is None:
+        render.err("error: adopting events seals them with the ledger's key: set "
+                   "CLAIMS_PSEUDONYM_KEY")
+        raise typer.Exit(2)
+    try:
+        adopted = _adopt(open_database(settings), keyed, through)
+    except LedgerError as exc:
+        render.err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(f"adopted positions {adopted + 1}-{through}: the chain covers the whole log "
+               "again, sealed with the ledger's key")
+
+
+def _adopt(conn_info: Any, keyed: Any, through: int) -> int:
+    """Chain and seal the log through ``through``; returns the last position sealed before."""
     from ledger.store import EventWriter
 
-    with open_database(settings_from_env()).connect() as conn, conn.transaction():
-        writer = EventWriter(conn, adopt_unchained=True)
-        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM claims_chain"
+    with conn_info.connect() as conn, conn.transaction():
+        writer = EventWriter(conn, keyed, adopt_unchained=True)
+        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM claims_chain_seals"
                            ).fetchone()
         before = int(row[0]) if row else 0
         head = writer.lock()
@@ -218,4 +249,5 @@ def adopt_cmd(
             render.err(f"error: the log's last position is {head.position}, not {through}: "
                        "review the events up to it, then run again with that position")
             raise typer.Exit(1)
-    typer.echo(f"adopted positions {before + 1}-{through}: the chain covers the whole log again")
+        writer.finish()
+    return before

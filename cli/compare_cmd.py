@@ -16,9 +16,10 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from cli import render
-from cli.context import open_database, settings_from_env
+from cli.context import open_database, sealer, settings_from_env
 from ledger.errors import LedgerError
 from ledger.ingest.values import parse_date, parse_datetime
+from ledger.seal import Sealer
 from ledger.vocabulary import PARIS
 from projections import facts_table
 from projections.compare import CompareResult, compare
@@ -135,15 +136,16 @@ def load_rules(name: str) -> Any:
         raise typer.Exit(2) from None
 
 
-def publish_rules(conn: Any, rule_sets: Sequence[Any]) -> None:
+def publish_rules(conn: Any, rule_sets: Sequence[Any], sealer: Sealer | None) -> None:
     """Publish the rule sets a result uses into the ledger, so that it can cite them.
 
-    The read side computes each one's canonical content and hash; the ledger stores them.
+    The read side computes each one's canonical content and hash; the ledger stores them (and
+    needs its key for that, ``sealer``, only when one is not published yet).
     """
     from ledger.publish import RuleSetContent, publish_rule_sets
 
     publish_rule_sets(conn, [RuleSetContent(rs.name, rs.to_canonical_json(), rs.content_hash)
-                             for rs in rule_sets])
+                             for rs in rule_sets], sealer)
 
 
 def run_compare(base_name: str, alt_name: str, by: tuple[str, ...], date_from: date | None,
@@ -153,7 +155,7 @@ def run_compare(base_name: str, alt_name: str, by: tuple[str, ...], date_from: d
     base, alt = load_rules(base_name), load_rules(alt_name)
     conn_info = open_database(settings)
     with conn_info.connect() as conn:
-        publish_rules(conn, [base, alt])
+        publish_rules(conn, [base, alt], sealer(settings))
         parquet = snapshot(conn, settings.home / "cache", as_of)
         result = compare(parquet, base, alt, by, date_from=date_from, date_to=date_to,
                          as_of=as_of)

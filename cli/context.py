@@ -21,6 +21,7 @@ from platformdirs import user_data_dir
 
 from cli import render
 from ledger import domain
+from ledger.seal import Sealer
 from ledger.settings import Settings
 from ops.database import EMBEDDED_DIRNAME, Connection, connect_embedded
 
@@ -49,6 +50,11 @@ def settings_from_env(*, demo: bool = False, actor: str | None = None) -> Settin
         pseudonym_key=key.encode("utf-8") if key else None,
         actor=who,
     )
+
+
+def sealer(settings: Settings) -> Sealer | None:
+    """What seals the ledger's writes: its key (the pseudonymisation key), when set."""
+    return Sealer(settings.pseudonym_key) if settings.pseudonym_key else None
 
 
 def open_database(settings: Settings, *, init: bool = True) -> Connection:

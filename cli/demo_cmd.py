@@ -22,6 +22,7 @@ from cli.ingest_cmd import ingest_paths, summary_line
 from ledger import domain
 from ledger.errors import ConfigurationError
 from ledger.pseudonym import Pseudonymiser
+from ledger.seal import Sealer
 from ops.database import Connection, embedded_server, ensure_database, secure_embedded
 
 DEMO_DB = "claims_demo"
@@ -73,7 +74,7 @@ def demo_cmd(
     typer.echo("4/4 compare historical vs parity (SNP eligibility extended to SOS regulation)\n")
     base, alt = load_rule_set("historical"), load_rule_set("parity")
     with conn_info.connect() as conn:
-        publish_rules(conn, [base, alt])
+        publish_rules(conn, [base, alt], Sealer(key))
         parquet = snapshot(conn, settings.home / "cache" / "demo")
     cmp = compare(parquet, base, alt, ("association",))
     show(cmp, Format.table)

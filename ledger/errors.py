@@ -32,6 +32,31 @@ class UnchainedEventsError(LedgerError):
         self.first, self.last = first, last
 
 
+class UnsealedEventsError(LedgerError):
+    """The log holds chained events past its last seal (``ledger.seal``), or a seal that does
+    not hold under the ledger's key: written by something other than the ledger, which seals
+    every write in the same transaction. No write goes on until an operator has reviewed the
+    events and adopted them; a forged seal cannot be adopted (the seals are append-only)."""
+
+    def __init__(self, first: int, last: int, *, forged: bool = False):
+        if forged:
+            message = (
+                f"the seal at position {last} does not hold under this ledger's key: it was made "
+                "by something other than the ledger (or with another key). Nothing was written. "
+                "Restore the database from a backup taken before it (runbook: audit/docs.md, "
+                "\"Unchained events\").")
+        else:
+            message = (
+                f"positions {first}-{last} of the event log are chained but not sealed: they "
+                "were written by something other than the ledger (it seals all it writes with "
+                "its key, in the same transaction). Nothing was written. Review them (`claims "
+                f"verify` names them), then either adopt them (`claims audit adopt --through "
+                f"{last}`) or restore the database from a backup (runbook: audit/docs.md, "
+                "\"Unchained events\").")
+        super().__init__(message)
+        self.first, self.last, self.forged = first, last, forged
+
+
 class InputFileError(LedgerError):
     """A whole input file cannot be read (encoding, missing header, missing columns)."""
 

@@ -17,7 +17,9 @@ from eventsourcing.utils import get_topic
 
 from ledger import domain
 from ledger.application import EVENTS_TABLE
+from ledger.errors import ConfigurationError
 from ledger.persistence import event_state
+from ledger.seal import Sealer
 from ledger.store import EventWriter, NewEvent
 from ledger.vocabulary import PARIS
 
@@ -47,13 +49,16 @@ def published_hash(conn: Any, name: str) -> tuple[int, str | None]:
     return int(row[0]), json.loads(bytes(row[1]))["content_sha256"]
 
 
-def publish_rule_sets(conn: Any, rule_sets: Iterable[RuleSetContent]) -> list[str]:
+def publish_rule_sets(conn: Any, rule_sets: Iterable[RuleSetContent],
+                      sealer: Sealer | None) -> list[str]:
     """Publish the rule sets not yet published with their current content; returns their names.
 
     Args:
         conn: an open autocommit psycopg connection to the ledger database.
         rule_sets: the rule sets' names, canonical contents and content hashes; a name given
             twice is published once, with its first content.
+        sealer: seals the log after each write (``ledger.seal``); without it, a rule set that
+            needs publishing raises ``ConfigurationError``.
 
     Returns:
         The names of the rule sets published (or republished) now, in the order given.
@@ -78,8 +83,13 @@ def publish_rule_sets(conn: Any, rule_sets: Iterable[RuleSetContent]) -> list[st
             event = domain.RuleSet.Republished(
                 originator_id=oid, originator_version=version + 1, timestamp=now,
                 effective_at=now, content_sha256=rs.content_hash, content=rs.content)
+        if sealer is None:
+            raise ConfigurationError(
+                f"rule set {rs.name!r} is not published in the ledger with this content yet, "
+                "and publishing it needs the ledger's key (it seals what it writes): set "
+                "CLAIMS_PSEUDONYM_KEY")
         with conn.transaction():
-            writer = EventWriter(conn)
+            writer = EventWriter(conn, sealer)
             writer.lock()
             # Re-check under the lock: another process may have published it meanwhile.
             if published_hash(conn, rs.name)[1] == rs.content_hash:

@@ -28,6 +28,7 @@ from psycopg import sql
 from ledger.application import EVENTS_TABLE, ClaimsLedger
 from ledger.chain import GENESIS, link_of, next_link, topic_field
 from ledger.errors import UnchainedEventsError
+from ledger.seal import Sealer, check_last_seal
 
 #: Rows sent to the server at a time within a COPY (it stores them while we build the next).
 SEND_ROWS = 500
@@ -161,22 +162,27 @@ class EventWriter:
     """Appends stored events in one transaction under the library's insert lock.
 
     Use inside ``with conn.transaction():``. Call ``lock()`` first, ``append()`` any number of
-    times, then ``finish()`` before the transaction commits. ``lock()`` raises
-    ``UnchainedEventsError`` if the log holds events past the chain's head (written by another
-    path than this writer), unless ``adopt_unchained``: then it chains them first.
+    times, then ``finish()`` before the transaction commits: it seals the new chain head
+    (``ledger.seal``), so a writer that writes needs the ``sealer``. ``lock()`` raises
+    ``UnchainedEventsError`` if the log holds events past the chain's head, and
+    ``UnsealedEventsError`` if the chain goes past its last seal or that seal does not hold
+    (written by another path than this writer), unless ``adopt_unchained``: then it chains
+    them first, and ``finish()`` seals them.
     """
 
     #: Only ``bench.chain_cost`` turns this off, to measure what hashing the chain costs.
     hash_links = True
 
-    def __init__(self, conn: psycopg.Connection[Any], lock_timeout_s: int = 600,
-                 adopt_unchained: bool = False):
+    def __init__(self, conn: psycopg.Connection[Any], sealer: Sealer | None = None, *,
+                 lock_timeout_s: int = 600, adopt_unchained: bool = False):
         self.conn = conn
+        self.sealer = sealer
         self.adopt_unchained = adopt_unchained
         self.lock_timeout_s = lock_timeout_s
         self.head = ChainHead(0, GENESIS)
         self.written = 0
         self._locked = False
+        self._adopted = False
 
     def lock(self) -> ChainHead:
         """Take the insert lock and read the current last position and chain head."""
@@ -196,12 +202,18 @@ class EventWriter:
             "SELECT notification_id, link FROM claims_chain ORDER BY notification_id DESC LIMIT 1"
         ).fetchone()
         self.head = ChainHead(int(row[0]), bytes(row[1])) if row else ChainHead(0, GENESIS)
-        if self.head.position != position:
-            # Events written by another path than the ledger: an alarm, unless an operator
-            # has reviewed them and adopts them.
-            if not self.adopt_unchained:
-                raise UnchainedEventsError(self.head.position + 1, position)
-            self._chain_tail(position)
+        # Events written by another path than the ledger: an alarm, unless an operator has
+        # reviewed them and adopts them.
+        if self.adopt_unchained:
+            if self.sealer is None:
+                raise RuntimeError("adopting events needs the ledger's sealer")
+            if self.head.position != position:
+                self._chain_tail(position)
+            self._adopted = True
+        elif self.head.position != position:
+            raise UnchainedEventsError(self.head.position + 1, position)
+        check_last_seal(self.conn, self.head.position, self.head.link, self.sealer,
+                        adopting=self.adopt_unchained)
         self._locked = True
         return self.head
 
@@ -246,8 +258,7 @@ class EventWriter:
         The versions, positions, chain heads and link rows are computed over whole arrays; only
         the chain itself (each link hashes the one before) is a loop.
         """
-        if not self._locked:
-            raise RuntimeError("EventWriter.lock() must be called before append_framed()")
+        self._check_writable("append_framed")
         count = len(ends)
         if count == 0:
             return 0
@@ -317,8 +328,7 @@ class EventWriter:
         (its lookups) before yielding it, never after. Rows are sent every ``SEND_ROWS`` so the
         server stores them while the next ones are built; the caller bounds the count (a block).
         """
-        if not self._locked:
-            raise RuntimeError("EventWriter.lock() must be called before append()")
+        self._check_writable("append")
         rows = iter(events)
         first = next(rows, None)
         if first is None:
@@ -355,8 +365,22 @@ class EventWriter:
         self.written += count
         return count
 
+    def _check_writable(self, method: str) -> None:
+        if not self._locked:
+            raise RuntimeError(f"EventWriter.lock() must be called before {method}()")
+        if self.sealer is None:
+            raise RuntimeError("an EventWriter without a sealer cannot write: it could not "
+                               "seal what it writes")
+
     def finish(self) -> None:
-        """Move the notification-id sequence past the ids used, and wake subscribers."""
+        """Seal the new chain head, move the notification-id sequence past the ids used, and
+        wake subscribers."""
+        if (self.written or self._adopted) and self.head.position:
+            assert self.sealer is not None  # checked before anything was written or adopted
+            self.conn.execute(
+                "INSERT INTO claims_chain_seals (notification_id, seal) VALUES (%s, %s) "
+                "ON CONFLICT (notification_id) DO NOTHING",
+                (self.head.position, self.sealer.seal(self.head.position, self.head.link)))
         if self.written:
             self.conn.execute(
                 "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",

@@ -31,6 +31,7 @@ GRANT claims_owner TO CURRENT_USER;
 GRANT USAGE, CREATE ON SCHEMA public TO claims_owner;
 ALTER TABLE claimsledger_events OWNER TO claims_owner;
 ALTER TABLE claims_chain OWNER TO claims_owner;
+ALTER TABLE claims_chain_seals OWNER TO claims_owner;
 ALTER TABLE claims_chain_digests OWNER TO claims_owner;
 ALTER TABLE claims_settings OWNER TO claims_owner;
 ALTER TABLE claims_batch_keys OWNER TO claims_owner;
@@ -44,7 +45,8 @@ ALTER FUNCTION claims_refuse_change() OWNER TO claims_owner;
 
 -- Nobody else creates objects here or reads the ledger by default.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
+REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_digests,
+    claims_settings,
     claims_batch_keys, claims_quarantine,
     projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions,
     encounter_facts FROM PUBLIC, claims_app, claims_reader;
@@ -58,8 +60,8 @@ $$;
 
 -- The write side: append and read only. The append-only triggers refuse UPDATE, DELETE and
 -- TRUNCATE to every role, the owner included; the missing privileges refuse them first.
-GRANT SELECT, INSERT ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings
-    TO claims_app;
+GRANT SELECT, INSERT ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_digests,
+    claims_settings TO claims_app;
 GRANT USAGE ON SEQUENCE claims_chain_digests_id_seq TO claims_app;
 DO $$
 DECLARE
@@ -93,7 +95,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE
 GRANT SELECT ON encounter_facts TO claims_app;
 
 -- The reader reads everything and writes nothing.
-GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_digests, claims_settings,
+GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_digests, claims_settings,
     projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions,
     encounter_facts TO claims_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE claims_owner IN SCHEMA public

@@ -37,6 +37,7 @@ from ledger.ingest.rows import (
     ENCOUNTER_REQUIRED,
 )
 from ledger.pseudonym import Pseudonymiser
+from ledger.seal import Sealer
 from ledger.store import EventWriter, NewEvent
 from ledger.vocabulary import PARIS
 
@@ -114,7 +115,9 @@ def ingest_file(
         if kind == "decisions" and not dry_run:  # its lookups are index-only once settled
             lookups.settle(conn, scan.lines - 1)
         with conn.transaction(force_rollback=dry_run):
-            writer = EventWriter(conn)
+            # Another key is told as such, before its seal check would call the seals forged.
+            keycheck.check_key(conn, pseudonymise.key, record=False)
+            writer = EventWriter(conn, Sealer(pseudonymise.key))
             writer.lock()
             keycheck.check_key(conn, pseudonymise.key)  # before anything is written
             conn.execute(lookups.BY_PRIMARY_KEY)  # the batch's lookups, see ``ledger.lookups``

@@ -17,6 +17,15 @@ CREATE TABLE IF NOT EXISTS claims_chain (
     link bytea NOT NULL
 );
 
+-- Seals (ledger/seal.py): every write of the ledger ends with a keyed MAC of the new chain head,
+-- under a key that never enters the database; events past the last seal were written by another
+-- path. Append-only like the log.
+CREATE TABLE IF NOT EXISTS claims_chain_seals (
+    notification_id bigint PRIMARY KEY,
+    seal bytea NOT NULL,
+    sealed_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Chain digests: the chain head (and an extract's Merkle root) recorded from time to time, to be
 -- handed out and kept elsewhere (audit/digest.py). Append-only like the log.
 CREATE TABLE IF NOT EXISTS claims_chain_digests (
@@ -47,8 +56,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['claimsledger_events', 'claims_chain', 'claims_chain_digests',
-                             'claims_settings'] LOOP
+    FOREACH t IN ARRAY ARRAY['claimsledger_events', 'claims_chain', 'claims_chain_seals',
+                             'claims_chain_digests', 'claims_settings'] LOOP
         IF NOT EXISTS (SELECT FROM pg_trigger
                        WHERE tgrelid = t::regclass AND tgname = t || '_append_only') THEN
             EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '

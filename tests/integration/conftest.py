@@ -6,10 +6,13 @@ from typing import Any
 import pytest
 
 from ledger.pseudonym import Pseudonymiser
+from ledger.seal import Sealer
 from ledger.store import init_schema
 from ops.database import Connection
 
 KEY = b"test-key-0123456789abcdef"
+#: Seals what the tests write outside an ingest (an ingest seals with its pseudonymiser's key).
+SEALER = Sealer(KEY)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from ledger.store import EventWriter
 from ops.database import Connection, server_settings
 from tests.conftest import _replace_db
 from tests.csvdata import decisions_csv, encounter, encounters_csv
-from tests.integration.conftest import KEY
+from tests.integration.conftest import KEY, SEALER
 
 
 def big_file(path: Path, n: int, prefix: str = "E") -> Path:
@@ -181,7 +181,9 @@ def test_library_save_concurrent_with_bulk_ingest_keeps_order(
     with pytest.raises(UnchainedEventsError, match="no chain link"):
         ingest_file(conn, later, pseudo)
     with conn.transaction():
-        EventWriter(conn, adopt_unchained=True).lock()
+        adopter = EventWriter(conn, SEALER, adopt_unchained=True)
+        adopter.lock()
+        adopter.finish()
     if refused:
         ingest_file(conn, path, pseudo)
     _, positions = ledger_state(conn)

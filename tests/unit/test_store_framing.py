@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ledger import store
 from ledger.chain import GENESIS, next_link
+from ledger.seal import Sealer
 from ledger.store import ChainHead, EventWriter, NewEvent
 
 TOPIC = "ledger.domain:Encounter.Recorded"
@@ -46,7 +47,7 @@ class _Recorder:
 
 def _writer(position: int, link: bytes) -> tuple[EventWriter, _Recorder]:
     recorder = _Recorder()
-    writer = EventWriter(recorder)  # type: ignore[arg-type]
+    writer = EventWriter(recorder, Sealer(b"key"))  # type: ignore[arg-type]
     writer.head = ChainHead(position, link)
     writer._locked = True
     return writer, recorder

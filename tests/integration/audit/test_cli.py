@@ -15,6 +15,7 @@ from ledger.application import EVENTS_TABLE
 from ops.database import Connection
 from tests.integration.audit.conftest import FakeRules
 from tests.integration.audit.test_chain import _as_superuser, _position_of_b
+from tests.integration.conftest import KEY
 
 runner = CliRunner()
 root = typer.Typer()
@@ -26,7 +27,7 @@ root.command("verify")(audit_cmd.verify)
 def env(ledger_db: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setattr("audit.extract.LibraryRules", FakeRules)
     return {"CLAIMS_DATABASE_URL": ledger_db.url, "CLAIMS_HOME": str(tmp_path / "home"),
-            "CLAIMS_ACTOR": "counsel"}
+            "CLAIMS_ACTOR": "counsel", "CLAIMS_PSEUDONYM_KEY": KEY.decode()}
 
 
 def test_extract_then_verify_bundle_and_ledger(two_associations: Any, env: dict[str, str],

@@ -19,13 +19,14 @@ from audit.extract import BundleSummary, extract
 from ledger.domain import encounter_id
 from tests.integration.audit.conftest import B_PATIENTS, B_REFS, DOCTOR_B, A, B, FakeRules
 from tests.integration.audit.test_chain import _as_superuser, _position_of_b
+from tests.integration.conftest import SEALER
 
 SEPT = (date(2023, 9, 1), date(2023, 9, 30))
 
 
 def _extract(conn: Any, out: Path, **kw: Any) -> BundleSummary:
     return extract(conn, A, *SEPT, ["historical", "parity"], out, actor="lawyer@test",
-                   rules=FakeRules(), **kw)
+                   sealer=SEALER, rules=FakeRules(), **kw)
 
 
 def test_extract_verifies_and_adds_up(two_associations: Any, tmp_path: Path) -> None:
@@ -166,6 +167,7 @@ def test_zip_member_changed(two_associations: Any, tmp_path: Path) -> None:
 def test_with_the_project_rule_engine(two_associations: Any, tmp_path: Path) -> None:
     """An extract with the project's real tariff engine verifies, and its totals make sense."""
     summary = extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "real",
+                      sealer=SEALER,
                       actor="lawyer@test")
     assert verify_bundle(summary.path) == []
     difference = summary.totals[1].difference

@@ -18,6 +18,7 @@ from audit.extract import extract
 from cli import audit_cmd
 from ops.database import Connection
 from tests.integration.audit.conftest import A, FakeRules
+from tests.integration.conftest import SEALER
 
 runner = CliRunner()
 root = typer.Typer()
@@ -70,6 +71,7 @@ def test_failure_while_writing_leaves_no_bundle_temporary_or_digest(
     before = list_digests(two_associations)
     with pytest.raises(ExtractError, match=r"could not write the bundle .*No space left"):
         extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "case",
+                sealer=SEALER,
                 actor="lawyer@test", rules=FakeRules(), as_zip=as_zip)
     assert len(written) == 3
     assert _leftovers(tmp_path) == []
@@ -87,6 +89,7 @@ def test_failure_while_zipping_leaves_no_partial_zip(
     before = list_digests(two_associations)
     with pytest.raises(Injected):
         extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "case",
+                sealer=SEALER,
                 actor="lawyer@test", rules=FakeRules(), as_zip=True)
     assert _leftovers(tmp_path) == []
     assert list_digests(two_associations) == before
@@ -105,6 +108,7 @@ def test_failure_placing_the_bundle_records_no_digest(
     before = list_digests(two_associations)
     with pytest.raises(Injected):
         extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "case",
+                sealer=SEALER,
                 actor="lawyer@test", rules=FakeRules())
     assert _leftovers(tmp_path) == []
     assert list_digests(two_associations) == before
@@ -114,6 +118,7 @@ def test_a_successful_extract_records_one_digest_for_its_bundle(
         two_associations: Any, tmp_path: Path) -> None:
     before = len(list_digests(two_associations))
     summary = extract(two_associations, A, *SEPT, ["historical", "parity"], tmp_path / "case",
+                sealer=SEALER,
                       actor="lawyer@test", rules=FakeRules())
     assert summary.path == tmp_path / "case" and (summary.path / "manifest.json").is_file()
     digests = list_digests(two_associations)
