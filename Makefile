@@ -25,6 +25,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(SIZE),--size $(SIZE),)
 	$(BIN)/python -m bench.compare_bench $(if $(COMPARE_SIZE),--size $(COMPARE_SIZE),)
+	$(BIN)/python -m bench.verify_cost $(if $(VERIFY_SIZE),--size $(VERIFY_SIZE),)
 
 bench-national: $(STAMP)
 	$(BIN)/python -m bench.national

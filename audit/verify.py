@@ -119,11 +119,12 @@ def _stored_digests(conn: Any) -> list[DigestRow]:
     return [DigestRow(int(p), bytes(li), bytes(r) if r else None, t) for p, li, r, t in rows]
 
 
-def _stored_seals(conn: Any) -> dict[int, bytes]:
+def _stored_seals(conn: Any, after: int = 0) -> dict[int, bytes]:
     if conn.execute("SELECT to_regclass('claims_chain_seals')").fetchone()[0] is None:
         return {}
     return {int(p): bytes(s) for p, s in conn.execute(
-        "SELECT notification_id, seal FROM claims_chain_seals ORDER BY notification_id")}
+        "SELECT notification_id, seal FROM claims_chain_seals WHERE notification_id > %s "
+        "ORDER BY notification_id", (after,))}
 
 
 def verify_chain(conn: Any, *, hash_in_client: bool = False,
@@ -150,6 +151,7 @@ def scan_log(
     targets: Sequence[int] = (),
     hash_in_client: bool = False,
     sealer: Sealer | None = None,
+    since: tuple[int, bytes] | None = None,
 ) -> LogScan:
     """Check the chain up to ``upto`` (the head by default) and build the Merkle tree over it.
 
@@ -158,25 +160,32 @@ def scan_log(
         upto: the last position to check (default: the whole log).
         targets: positions whose Merkle audit paths are wanted.
         hash_in_client, sealer: see ``verify_chain``.
+        since: a position and its link already verified: only the positions after it are
+            checked (no Merkle tree, no digest's Merkle root).
 
     Returns:
         A ``LogScan``; its root and paths are meaningful only when ``report.ok``.
     """
     with snapshot(conn):
         limit = upto if upto is not None else 2**62
-        digests = _stored_digests(conn)
+        start, link = since or (0, GENESIS)
+        digests = [d for d in _stored_digests(conn) if d.position > start]
         state_expr = "e.state" if hash_in_client else "pg_catalog.sha256(e.state)"
         events = _stream(
             conn, "claims_verify_events",
             f"SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
-            f"{state_expr} FROM {EVENTS_TABLE} e WHERE e.notification_id <= %s "
-            "ORDER BY e.notification_id", (limit,))
+            f"{state_expr} FROM {EVENTS_TABLE} e WHERE e.notification_id > %s AND "
+            "e.notification_id <= %s ORDER BY e.notification_id", (start, limit))
         links = _stream(
             conn, "claims_verify_links",
-            "SELECT notification_id, link FROM claims_chain WHERE notification_id <= %s "
-            "ORDER BY notification_id", (limit,))
-        return _Scanner(digests, [p - 1 for p in targets], hash_in_client, _stored_seals(conn),
-                        sealer).run(events, links)
+            "SELECT notification_id, link FROM claims_chain WHERE notification_id > %s AND "
+            "notification_id <= %s ORDER BY notification_id", (start, limit))
+        scanner = _Scanner(digests, [p - 1 for p in targets], hash_in_client,
+                           _stored_seals(conn, start), sealer)
+        if since is not None:
+            scanner.position, scanner.link = start, link
+            scanner.sealed, scanner.want_merkle = start, False
+        return scanner.run(events, links)
 
 
 class _Scanner:

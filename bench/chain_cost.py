@@ -17,6 +17,7 @@ from bench.common import fresh, private_server, synth
 from ledger import store
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
+from ledger.seal import Sealer
 from ops.database import Connection
 
 KEY = Pseudonymiser(b"bench-key-0123456789")
@@ -63,7 +64,8 @@ def run(admin_url: str, work: Path, size: int, associations: int) -> None:
               f"{time.perf_counter() - started:.2f} s", flush=True)
         started = time.perf_counter()
         summary = extract(conn, association, date(2023, 3, 1), date(2023, 3, 31),
-                          ["historical", "parity"], work / "bundle", actor="bench")
+                          ["historical", "parity"], work / "bundle", actor="bench",
+                          sealer=Sealer(KEY.key))
         seconds = time.perf_counter() - started
     print(f"extract {association} March: {summary.encounters:,} encounters, {summary.events:,} events, "
           f"log of {summary.position:,} events in {seconds:.2f} s")

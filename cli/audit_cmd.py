@@ -166,6 +166,7 @@ def _verify_bundle(bundle: Path, json_output: bool) -> None:
 
 
 def _verify_database(json_output: bool) -> None:
+    from audit.gate import record_verified
     from audit.verify import verify_chain
 
     settings = settings_from_env()
@@ -176,6 +177,7 @@ def _verify_database(json_output: bool) -> None:
             render.err("error: no ledger in this database yet (run `claims init`)")
             raise typer.Exit(1)
         report = verify_chain(conn, sealer=keyed)
+        record_verified(conn, report, keyed)  # the checks before results start from it
     brk = report.first_break
     if json_output:
         render.emit_json({

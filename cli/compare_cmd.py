@@ -17,6 +17,7 @@ import typer
 
 from cli import render
 from cli.context import open_database, sealer, settings_from_env
+from cli.verified import UNVERIFIED_HELP, require_verified
 from ledger.errors import LedgerError
 from ledger.ingest.values import parse_date, parse_datetime
 from ledger.seal import Sealer
@@ -149,12 +150,15 @@ def publish_rules(conn: Any, rule_sets: Sequence[Any], sealer: Sealer | None) ->
 
 
 def run_compare(base_name: str, alt_name: str, by: tuple[str, ...], date_from: date | None,
-                date_to: date | None, as_of: datetime | None) -> tuple[CompareResult, str | None]:
-    """The comparison, and a note saying why when it has no encounter."""
+                date_to: date | None, as_of: datetime | None, unverified: bool = False
+                ) -> tuple[CompareResult, str | None]:
+    """The comparison, and a note saying why when it has no encounter; only from a verified
+    log unless ``unverified`` (``cli.verified``)."""
     settings = settings_from_env()
     base, alt = load_rules(base_name), load_rules(alt_name)
     conn_info = open_database(settings)
     with conn_info.connect() as conn:
+        require_verified(conn, settings, unverified)
         publish_rules(conn, [base, alt], sealer(settings))
         parquet = snapshot(conn, settings.home / "cache", as_of)
         result = compare(parquet, base, alt, by, date_from=date_from, date_to=date_to,
@@ -203,6 +207,7 @@ def compare_cmd(
                                                     "per association and month.")] = None,
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML report "
                                                    "(chart and table).")] = None,
+    unverified: Annotated[bool, typer.Option("--unverified", help=UNVERIFIED_HELP)] = False,
 ) -> None:
     """Payout under BASE and ALT and the difference ALT − BASE (e.g. the cost of the SNP exclusion).
 
@@ -218,9 +223,9 @@ def compare_cmd(
     start, end = parse_period(date_from, date_to)
     moment = parse_as_of(as_of)
     try:
-        result, note = run_compare(base, alt, keys, start, end, moment)
+        result, note = run_compare(base, alt, keys, start, end, moment, unverified)
         monthly = result if set(keys) == {"association", "month"} else run_compare(
-            base, alt, ("association", "month"), start, end, moment
+            base, alt, ("association", "month"), start, end, moment, unverified
         )[0] if chart or html else None
     except LedgerError as exc:
         render.err(f"error: {exc}")
@@ -254,6 +259,7 @@ def replay_cmd(
     = ReplayFormat.table,
     out: Annotated[Path | None, typer.Option(help="Write the output to this file instead of "
                                                   "stdout.")] = None,
+    unverified: Annotated[bool, typer.Option("--unverified", help=UNVERIFIED_HELP)] = False,
 ) -> None:
     """Payouts under one rule set over the facts as known at a moment."""
     check_out(out)
@@ -261,7 +267,7 @@ def replay_cmd(
     start, end = parse_period(date_from, date_to)
     moment = parse_as_of(as_of)
     try:
-        result, note = run_compare(rules, rules, keys, start, end, moment)
+        result, note = run_compare(rules, rules, keys, start, end, moment, unverified)
     except LedgerError as exc:
         render.err(f"error: {exc}")
         raise typer.Exit(1) from None

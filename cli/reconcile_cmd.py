@@ -11,6 +11,7 @@ import typer
 from cli import render
 from cli.compare_cmd import check_out, empty_note, load_rules, parse_as_of, parse_period
 from cli.context import open_database, settings_from_env
+from cli.verified import UNVERIFIED_HELP, require_verified
 from projections import facts_table
 from projections.queries import associations, extent, has_association
 from projections.reconcile import Reconciliation, reconcile
@@ -44,6 +45,7 @@ def reconcile_cmd(
     json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the output to this file instead of "
                                                   "stdout.")] = None,
+    unverified: Annotated[bool, typer.Option("--unverified", help=UNVERIFIED_HELP)] = False,
 ) -> None:
     """Underpayments: per encounter, the rule set's payout minus the insurer's paid amount.
 
@@ -58,6 +60,7 @@ def reconcile_cmd(
     code = association.strip().upper() if association else None
     conn_info = open_database(settings)
     with conn_info.connect() as conn:
+        require_verified(conn, settings, unverified)
         facts_table.catch_up(conn)
         if code and not has_association(conn, code):
             known = associations(conn)

@@ -32,6 +32,7 @@ GRANT USAGE, CREATE ON SCHEMA public TO claims_owner;
 ALTER TABLE claimsledger_events OWNER TO claims_owner;
 ALTER TABLE claims_chain OWNER TO claims_owner;
 ALTER TABLE claims_chain_seals OWNER TO claims_owner;
+ALTER TABLE claims_chain_verified OWNER TO claims_owner;
 ALTER TABLE claims_chain_digests OWNER TO claims_owner;
 ALTER TABLE claims_settings OWNER TO claims_owner;
 ALTER TABLE claims_batch_keys OWNER TO claims_owner;
@@ -45,7 +46,8 @@ ALTER FUNCTION claims_refuse_change() OWNER TO claims_owner;
 
 -- Nobody else creates objects here or reads the ledger by default.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_digests,
+REVOKE ALL ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_verified,
+    claims_chain_digests,
     claims_settings,
     claims_batch_keys, claims_quarantine,
     projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions,
@@ -60,9 +62,10 @@ $$;
 
 -- The write side: append and read only. The append-only triggers refuse UPDATE, DELETE and
 -- TRUNCATE to every role, the owner included; the missing privileges refuse them first.
-GRANT SELECT, INSERT ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_digests,
+GRANT SELECT, INSERT ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_verified,
+    claims_chain_digests,
     claims_settings TO claims_app;
-GRANT USAGE ON SEQUENCE claims_chain_digests_id_seq TO claims_app;
+GRANT USAGE ON SEQUENCE claims_chain_digests_id_seq, claims_chain_verified_id_seq TO claims_app;
 DO $$
 DECLARE
     seq text := pg_get_serial_sequence('claimsledger_events', 'notification_id');
@@ -95,7 +98,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE
 GRANT SELECT ON encounter_facts TO claims_app;
 
 -- The reader reads everything and writes nothing.
-GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_digests, claims_settings,
+GRANT SELECT ON claimsledger_events, claims_chain, claims_chain_seals, claims_chain_verified,
+    claims_chain_digests, claims_settings,
     projection_tracking, projection_alarms, encounter_fact_versions, encounter_decisions,
     encounter_facts TO claims_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE claims_owner IN SCHEMA public

@@ -78,7 +78,13 @@ def _cached(conn: Any, cache_dir: Path, kind: str, query: str, columns_types: di
             as_of: datetime | None) -> Path:
     facts_table.catch_up(conn)
     position = facts_table.position(conn)
-    key = hashlib.sha256(f"{position}|{as_of.isoformat() if as_of else ''}".encode()).hexdigest()
+    # Keyed by the chain head, not only the position: a log rewritten under the same
+    # position has another head, and the cache is not reused.
+    row = conn.execute("SELECT link FROM claims_chain WHERE notification_id = %s",
+                       (position,)).fetchone()
+    head = bytes(row[0]).hex() if row else ""
+    key = hashlib.sha256(f"{position}|{head}|{as_of.isoformat() if as_of else ''}".encode()
+                         ).hexdigest()
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / f"{kind}-{position}-{key[:12]}.parquet"
     if target.exists():

@@ -26,6 +26,18 @@ CREATE TABLE IF NOT EXISTS claims_chain_seals (
     sealed_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Full verifications of the chain (audit/gate.py): where one ended OK (its head, sealed under the
+-- ledger's key when it was given), or that one failed (ok false, link null). The checks before
+-- each result start from the last one if it was OK. Append-only like the log.
+CREATE TABLE IF NOT EXISTS claims_chain_verified (
+    id bigserial PRIMARY KEY,
+    notification_id bigint NOT NULL,
+    ok boolean NOT NULL,
+    link bytea,
+    seal bytea,
+    verified_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Chain digests: the chain head (and an extract's Merkle root) recorded from time to time, to be
 -- handed out and kept elsewhere (audit/digest.py). Append-only like the log.
 CREATE TABLE IF NOT EXISTS claims_chain_digests (
@@ -57,7 +69,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['claimsledger_events', 'claims_chain', 'claims_chain_seals',
-                             'claims_chain_digests', 'claims_settings'] LOOP
+                             'claims_chain_verified', 'claims_chain_digests',
+                             'claims_settings'] LOOP
         IF NOT EXISTS (SELECT FROM pg_trigger
                        WHERE tgrelid = t::regclass AND tgname = t || '_append_only') THEN
             EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '

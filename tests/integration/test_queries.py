@@ -23,6 +23,7 @@ from projections.queries import (
     find_encounter,
     has_association,
 )
+from projections.snapshot import snapshot
 from tests.csvdata import encounter, encounters_csv
 
 
@@ -101,3 +102,19 @@ def test_associations_and_extent(conn: Any, pseudo: Pseudonymiser, tmp_path: Pat
     assert (whole.first_act.date(), whole.last_act.date()) == (date(2023, 9, 14), date(2023, 9, 20))
     assert whole.first_recorded is not None and whole.last_recorded is not None
     assert whole.first_recorded <= whole.last_recorded
+
+
+def test_the_snapshot_cache_is_keyed_by_the_chain_head(conn: Any, pseudo: Pseudonymiser,
+                                                       tmp_path: Path) -> None:
+    ingest_file(conn, encounters_csv(tmp_path / "e.csv", [encounter("E-1")]), pseudo)
+    cache = tmp_path / "cache"
+    first = snapshot(conn, cache)
+    assert snapshot(conn, cache) == first  # warm: reused
+    # The log rewritten under the same position (as only a superuser can): another head.
+    with conn.transaction():
+        conn.execute("ALTER TABLE claims_chain DISABLE TRIGGER USER")
+        conn.execute("UPDATE claims_chain SET link = sha256(link) WHERE notification_id = "
+                     "(SELECT max(notification_id) FROM claims_chain)")
+        conn.execute("ALTER TABLE claims_chain ENABLE TRIGGER USER")
+    assert facts_table.position(conn) == int(first.name.split("-")[1])
+    assert snapshot(conn, cache) != first
