@@ -125,11 +125,10 @@ class BlockPreparer:
         taken = result.fetchnumpy()
         lines = taken["line"]
         bad: list[prepare.Bad] = []
-        every = text.split("\n")
-        if every and every[-1] == "":
-            every.pop()
-        if len(lines) != len(every):  # lines left out: bad or blank, else not framed
-            left = np.setdiff1d(np.arange(first_line, first_line + len(every)), lines)
+        count = text.count("\n") + (not text.endswith("\n") and text != "")
+        if len(lines) != count:  # lines left out: bad or blank, else not framed
+            every = text.split("\n")
+            left = np.setdiff1d(np.arange(first_line, first_line + count), lines)
             for line in left.tolist():
                 record = reader.parse_record(line, every[line - first_line] + "\n",
                                              self.ctx.separator)
