@@ -3,10 +3,13 @@
 Checks, each failure naming its file: the manifest's seal; every listed file's SHA-256 and no
 unlisted file; every event's digest recomputed from its exact stored state, its chain link from the
 link before it, and its Merkle audit path up to the root in the manifest; that every event belongs
-to the bundle's association; that each rule file is the content its proved ledger event published;
-that the explanations add up and the totals equal their sums (exact decimals), and that the
-insurer's paid total matches the decisions in the events. Recomputing the explanations from the
-rules is not done here (it needs the rule engine, ``claims explain``).
+to the bundle's association and to the encounter it is filed under (its aggregate id, the
+encounter's id computed from association and reference), that each encounter's history is whole
+(versions 1 to n) and that it is marked voided exactly when its last facts event is a void; that
+each rule file is the content its proved ledger event published; that the explanations add up and
+the totals equal their sums (exact decimals), and that the insurer's paid total matches the
+decisions in the events. Recomputing the explanations from the rules is not done here (it needs
+the rule engine, ``claims explain``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from uuid import UUID
 from audit import bundle as b
 from audit.merkle import leaf_hash, verify_inclusion
 from ledger.chain import event_digest_from_hash
+from ledger.domain import encounter_id
 
 
 class BundleProblem(NamedTuple):
@@ -105,6 +109,7 @@ def verify_bundle(path: Path) -> list[BundleProblem]:
         if item.get("association") != manifest.get("association"):
             c.fail(b.ENCOUNTERS, f"encounter {item.get('encounter_ref')!r} is of association "
                                  f"{item.get('association')!r}, not the bundle's")
+        _history(c, item)
         for ev in item.get("events", []):
             _event(c, b.ENCOUNTERS, ev, proofs, manifest)
             facts = (ev.get("state") or {}).get("facts") or {}
@@ -166,6 +171,38 @@ def _proofs(c: _Check, manifest: dict[str, Any]) -> dict[int, dict[str, Any]]:
                                   "link": ledger.get("chain_head_link")}:
         c.fail(b.PROOFS, "the chain head differs from manifest.json's")
     return {int(p["position"]): p for p in data.get("proofs", [])}
+
+
+def _history(c: _Check, item: dict[str, Any]) -> None:
+    """An encounter's events are its own, all of them, and its voided mark is theirs."""
+    ref = item.get("encounter_ref")
+    try:
+        expected = str(encounter_id(str(item["association"]), str(ref)))
+    except KeyError as exc:
+        c.fail(b.ENCOUNTERS, f"an encounter has no {exc}")
+        return
+    if item.get("encounter_id") != expected:
+        c.fail(b.ENCOUNTERS, f"encounter {ref!r} is filed under id {item.get('encounter_id')}, "
+                             f"not the id of its association and reference ({expected})")
+    events = item.get("events") or []
+    for ev in events:
+        if ev.get("aggregate_id") != expected:
+            c.fail(b.ENCOUNTERS, f"an event of aggregate {ev.get('aggregate_id')} is filed under "
+                                 f"encounter {ref!r}", ev.get("position"))
+    versions = [ev.get("version") for ev in events]
+    if versions != list(range(1, len(events) + 1)):
+        c.fail(b.ENCOUNTERS, f"encounter {ref!r}'s history is not whole: versions {versions}")
+    facts = [str(ev.get("topic", "")) for ev in events
+             if str(ev.get("topic", "")).rsplit(".", 1)[-1] in _FACTS_TOPICS]
+    voided = bool(facts) and facts[-1].endswith(".Voided")
+    if bool(item.get("voided")) != voided:
+        c.fail(b.ENCOUNTERS, f"encounter {ref!r} is marked {'' if item.get('voided') else 'not '}"
+                             f"voided, but its last facts event is "
+                             f"{facts[-1].rsplit(':', 1)[-1] if facts else 'missing'}")
+
+
+#: The events that set an encounter's facts, or void them (the last one says which holds).
+_FACTS_TOPICS = ("Recorded", "Corrected", "Voided")
 
 
 def _event(c: _Check, file: str, ev: dict[str, Any], proofs: dict[int, dict[str, Any]],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,8 +49,11 @@ class Routes:
     def __init__(self, conn: Any, ctx: prepare.RowContext, events: BatchEvents, report: IngestReport):
         self.conn, self.ctx, self.events, self.report = conn, ctx, events, report
         self.encounters = ctx.kind == "encounters"
-        #: The encounters this batch has written decisions of (``known.decisions_seen``).
-        self.written = known.Written()
+
+    @cached_property
+    def written(self) -> known.Written:
+        """The encounters this batch has written decisions of (``known.decisions_seen``)."""
+        return known.Written()
 
     def write(self, writer: EventWriter, chunk: Chunk) -> None:
         framed = chunk.framed

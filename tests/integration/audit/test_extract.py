@@ -202,3 +202,58 @@ def test_the_extract_reads_events_by_the_primary_key_and_only_them(
     assert ("originator_id = ANY", "off") in spy.seen
     assert ("doctor_rpps = ANY", "on") in spy.seen  # the other queries keep their plans
     assert {setting for marker, setting in spy.seen if marker == "originator_id = ANY"} == {"off"}
+
+
+def _forge(bundle: Path, change: Any) -> list[str]:
+    """Apply ``change`` to the encounters, re-hash every file and re-seal the manifest, as a
+    forger who knows the format would; the problems the verifier then finds."""
+    path = bundle / b.ENCOUNTERS
+    items = [json.loads(line) for line in path.read_text().splitlines()]
+    change(items)
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    manifest = json.loads((bundle / b.MANIFEST).read_text())
+    for entry in manifest["files"]:
+        entry["sha256"] = b.sha256_hex((bundle / entry["path"]).read_bytes())
+    raw = b.json_bytes(manifest)
+    (bundle / b.MANIFEST).write_bytes(raw)
+    (bundle / b.SEAL).write_text(b.seal_text(raw))
+    return [p.message for p in verify_bundle(bundle)]
+
+
+def test_an_event_grafted_onto_another_encounter_is_caught(two_associations: Any,
+                                                           tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "bundle")
+
+    def graft(items: list[dict[str, Any]]) -> None:
+        donor = next(i for i in items if any(e["topic"].endswith("Decided") for e in i["events"]))
+        taker = next(i for i in items if i is not donor)
+        decided = next(e for e in donor["events"] if e["topic"].endswith("Decided"))
+        taker["events"].append(decided)  # its proof is genuine: only its filing is forged
+
+    problems = _forge(summary.path, graft)
+    assert any("is filed under encounter" in m for m in problems), problems
+
+
+def test_an_event_left_out_of_a_history_is_caught(two_associations: Any,
+                                                  tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "bundle")
+
+    def cut(items: list[dict[str, Any]]) -> None:
+        item = next(i for i in items if len(i["events"]) > 1)
+        del item["events"][0]
+
+    problems = _forge(summary.path, cut)
+    assert any("history is not whole" in m for m in problems), problems
+
+
+def test_an_encounter_marked_voided_without_a_void_is_caught(two_associations: Any,
+                                                             tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "bundle")
+
+    def void(items: list[dict[str, Any]]) -> None:
+        next(i for i in items if not i["voided"])["voided"] = True
+
+    problems = _forge(summary.path, void)
+    assert any("is marked voided, but its last facts event is Encounter.Recorded" in m
+               or "is marked voided, but its last facts event is Encounter.Corrected" in m
+               for m in problems), problems
