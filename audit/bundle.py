@@ -11,14 +11,18 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from ledger.vocabulary import CENT
 
 FORMAT = "claims-ledger-audit-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PROOF_SCHEME = "claims-ledger/merkle-rfc9162-sha256/v1"
 
 MANIFEST = "manifest.json"
 SEAL = "manifest.json.sha256"
+SIGNATURE = "manifest.json.sig"
 ENCOUNTERS = "encounters.jsonl"
 RULE_EVENTS = "rule_set_events.jsonl"
 EXPLANATIONS = "explanations.json"
@@ -70,6 +74,21 @@ def jsonl_line(data: Any) -> bytes:
 def seal_text(manifest_bytes: bytes) -> str:
     """The seal file's content, in ``sha256sum`` format."""
     return f"{sha256_hex(manifest_bytes)}  {MANIFEST}\n"
+
+
+def signature_text(signature: bytes) -> str:
+    """The signature file's content: the manifest's Ed25519 signature, hex."""
+    return signature.hex() + "\n"
+
+
+def signed_by(public_key_hex: str, manifest_bytes: bytes, signature_text: str) -> bool:
+    """Whether the signature file holds the signature of the manifest under that public key."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        key.verify(bytes.fromhex(signature_text.strip()), manifest_bytes)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
 
 
 def rule_file(name: str) -> str:

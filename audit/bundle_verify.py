@@ -1,6 +1,8 @@
 """Verifying an audit bundle offline: no database, only the bundle's own files.
 
-Checks, each failure naming its file: the manifest's seal; every listed file's SHA-256 and no
+Checks, each failure naming its file: the manifest's seal and its Ed25519 signature (under the
+public key the manifest names, and that key is the ledger's when the caller gives it: a forger
+can sign with a key of his own, not with the ledger's); every listed file's SHA-256 and no
 unlisted file; every event's digest recomputed from its exact stored state, its chain link from the
 link before it, and its Merkle audit path up to the root in the manifest; that every event belongs
 to the bundle's association and to the encounter it is filed under (its aggregate id, the
@@ -83,11 +85,13 @@ class _Check:
         return out
 
 
-def verify_bundle(path: Path) -> list[BundleProblem]:
+def verify_bundle(path: Path, ledger_key: bytes | None = None) -> list[BundleProblem]:
     """Check an audit bundle (folder or zip) offline.
 
     Args:
         path: the bundle's folder or zip file.
+        ledger_key: the ledger's public key (32 bytes), as it publishes it: the bundle must be
+            signed with it. Without it, the signature is checked under the key the bundle names.
 
     Returns:
         The problems found, empty when the bundle verifies.
@@ -99,7 +103,7 @@ def verify_bundle(path: Path) -> list[BundleProblem]:
     except zipfile.BadZipFile as exc:
         return [BundleProblem(str(path), f"not a folder nor a zip file: {exc}")]
     c = _Check(names, read)
-    manifest = _manifest(c)
+    manifest = _manifest(c, ledger_key)
     if manifest is None:
         return c.problems
     _files(c, manifest)
@@ -123,7 +127,7 @@ def verify_bundle(path: Path) -> list[BundleProblem]:
     return c.problems
 
 
-def _manifest(c: _Check) -> dict[str, Any] | None:
+def _manifest(c: _Check, ledger_key: bytes | None) -> dict[str, Any] | None:
     if b.MANIFEST not in c.names:
         c.fail(b.MANIFEST, "missing: this is not an audit bundle")
         return None
@@ -138,21 +142,36 @@ def _manifest(c: _Check) -> dict[str, Any] | None:
         c.fail(b.MANIFEST, f"not a {b.FORMAT} manifest")
         return None
     if manifest.get("format_version") != b.FORMAT_VERSION:
-        c.fail(b.MANIFEST, f"format_version {manifest.get('format_version')} is not supported")
+        c.fail(b.MANIFEST, f"format_version {manifest.get('format_version')} is not supported "
+                           f"(this verifier reads {b.FORMAT_VERSION}: signed bundles)")
+    key = str((manifest.get("ledger") or {}).get("public_key", ""))
+    if b.SIGNATURE not in c.names:
+        c.fail(b.SIGNATURE, "missing: the bundle is not signed")
+    elif not b.signed_by(key, raw, c.read(b.SIGNATURE).decode("ascii", "replace")):
+        c.fail(b.SIGNATURE, f"not a signature of manifest.json under the public key it names "
+                            f"({key or 'none'}): manifest.json or its signature was changed")
+    if ledger_key is not None and key != ledger_key.hex():
+        c.fail(b.MANIFEST, f"signed with the key {key or 'none'}, not the ledger's "
+                           f"({ledger_key.hex()}): not made by this ledger")
     return manifest
 
 
 def _files(c: _Check, manifest: dict[str, Any]) -> None:
-    listed = {f["path"]: f for f in manifest.get("files", [])}
+    entries = manifest.get("files")
+    if not isinstance(entries, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("path"), str) for f in entries):
+        c.fail(b.MANIFEST, "its list of files is malformed (each needs a path and a sha256)")
+        return
+    listed = {f["path"]: f for f in entries}
     for name, entry in sorted(listed.items()):
         if name not in c.names:
             c.fail(name, "listed in manifest.json but missing")
             continue
         actual = b.sha256_hex(c.read(name))
-        if actual != entry["sha256"]:
-            c.fail(name, f"SHA-256 {actual} differs from manifest.json's {entry['sha256']}: "
+        if actual != entry.get("sha256"):
+            c.fail(name, f"SHA-256 {actual} differs from manifest.json's {entry.get('sha256')}: "
                          "the file was changed")
-    for name in sorted(c.names - set(listed) - {b.MANIFEST, b.SEAL}):
+    for name in sorted(c.names - set(listed) - {b.MANIFEST, b.SEAL, b.SIGNATURE}):
         c.fail(name, "not listed in manifest.json")
 
 

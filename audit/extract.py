@@ -119,7 +119,8 @@ def extract(
         as_zip: write a zip file instead of a folder.
         rules: the rule engine (the project's by default).
         now: the extract's time (default: the current time).
-        sealer: seals the log when rule sets must be published first (``publish_rule_sets``).
+        sealer: the ledger's key: signs the bundle's manifest, and seals the log when rule
+            sets must be published first (``publish_rule_sets``). Required.
 
     Returns:
         A ``BundleSummary``; the extract's digest is recorded only once the bundle is in place.
@@ -130,6 +131,9 @@ def extract(
         raise ExtractError("at least one rule set is needed")
     if date_to < date_from:
         raise ExtractError(f"the period ends ({date_to}) before it starts ({date_from})")
+    if sealer is None:
+        raise ExtractError("an audit extract is signed with the ledger's key: set "
+                           "CLAIMS_PSEUDONYM_KEY")
     target = out.with_suffix(".zip") if as_zip and out.suffix != ".zip" else out
     _check_target(target)
     engine = rules or LibraryRules()
@@ -146,7 +150,7 @@ def extract(
         staging = Path(tempfile.mkdtemp(prefix=".audit-", dir=target.parent))
         folder = staging / "bundle"
         summary = _write(folder, got, rule_sets, engine, association, date_from, date_to,
-                         encounter_refs, actor, created)
+                         encounter_refs, actor, created, sealer)
         produced = folder
         if as_zip:
             produced = staging / "bundle.zip"
@@ -228,6 +232,7 @@ def explanation_json(expl: Any) -> dict[str, Any]:
 def _write(
     folder: Path, got: Collected, rule_sets: list[Any], engine: RulesEngine, association: str,
     date_from: date, date_to: date, refs: list[str] | None, actor: str, created: datetime,
+    sealer: Sealer,
 ) -> BundleSummary:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / b.RULES_DIR).mkdir(exist_ok=True)
@@ -281,7 +286,8 @@ def _write(
         "period": {"from": date_from.isoformat(), "to": date_to.isoformat()},
         "encounter_refs": refs, "missing_refs": got.missing_refs,
         "ledger": {"position": got.position, "chain_head_link": got.head_link.hex(),
-                   "merkle_root": got.merkle_root.hex(), "proof_scheme": b.PROOF_SCHEME},
+                   "merkle_root": got.merkle_root.hex(), "proof_scheme": b.PROOF_SCHEME,
+                   "public_key": sealer.public_key().hex()},
         "counts": {"encounters": len(got.encounters), "explained": len(live),
                    "voided": len(got.encounters) - len(live),
                    "events": sum(len(e.events) for e in got.encounters)},
@@ -301,6 +307,7 @@ def _write(
                          for name, data in sorted(files.items())]
     files[b.MANIFEST] = b.json_bytes(manifest)
     files[b.SEAL] = b.seal_text(files[b.MANIFEST]).encode("ascii")
+    files[b.SIGNATURE] = b.signature_text(sealer.sign(files[b.MANIFEST])).encode("ascii")
     for name, content in files.items():
         (folder / name).write_bytes(content)
     return BundleSummary(

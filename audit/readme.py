@@ -9,13 +9,16 @@ HOW TO VERIFY THIS BUNDLE
 
 1. With the claims-ledger tool (no database needed):
 
-       claims verify THIS_FOLDER_OR_ZIP
+       claims verify THIS_FOLDER_OR_ZIP --public-key KEY
 
-   It exits 0 when everything below holds, 1 naming the first failing file and check.
+   KEY is the ledger's public key as the association publishes it (`claims audit key`). It
+   exits 0 when everything below holds, 1 naming the first failing file and check.
 
 2. By hand (any SHA-256 tool):
 
-   a. manifest.json.sha256 holds the SHA-256 of manifest.json (`sha256sum -c manifest.json.sha256`).
+   a. manifest.json.sha256 holds the SHA-256 of manifest.json (`sha256sum -c manifest.json.sha256`),
+      and manifest.json.sig its Ed25519 signature (hex) under "public_key" in manifest.json's
+      "ledger", which must be the key the association publishes.
    b. manifest.json lists every other file with its SHA-256: recompute each one.
    c. For each event in encounters.jsonl and rule_set_events.jsonl, take "state_json" exactly as
       written (UTF-8 bytes) and build the event digest:

@@ -140,18 +140,47 @@ def verify(
         help="An audit bundle (folder or zip) to check offline. Without it: the ledger's "
              "hash chain in the database.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    public_key: Annotated[str | None, typer.Option(
+        "--public-key", help="With a bundle: the ledger's public key (64 hex digits), as the "
+        "association publishes it (`claims audit key`); the bundle must be signed with it.")]
+    = None,
 ) -> None:
     """Verify the ledger's hash chain, or an audit bundle offline; name the first failure."""
     if bundle is not None:
-        _verify_bundle(bundle, json_output)
+        _verify_bundle(bundle, json_output, _public_key(public_key))
     else:
         _verify_database(json_output)
 
 
-def _verify_bundle(bundle: Path, json_output: bool) -> None:
+def _public_key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise typer.BadParameter("not 64 hexadecimal digits", param_hint="--public-key")
+    return key
+
+
+@app.command("key")
+def key_cmd() -> None:
+    """Print the ledger's public key (Ed25519, hex), which its audit bundles are signed with:
+    publish it, so that anyone can check a bundle with `claims verify BUNDLE --public-key KEY`.
+    Needs the ledger's key (CLAIMS_PSEUDONYM_KEY); the public key reveals nothing of it."""
+    keyed = sealer(settings_from_env())
+    if keyed is None:
+        render.err("error: the public key is derived from the ledger's key: set "
+                   "CLAIMS_PSEUDONYM_KEY")
+        raise typer.Exit(2)
+    typer.echo(keyed.public_key().hex())
+
+
+def _verify_bundle(bundle: Path, json_output: bool, ledger_key: bytes | None) -> None:
     from audit.bundle_verify import verify_bundle
 
-    problems = verify_bundle(bundle)
+    problems = verify_bundle(bundle, ledger_key)
     if json_output:
         render.emit_json({"bundle": str(bundle), "ok": not problems,
                           "problems": [p._asdict() for p in problems]})
@@ -160,7 +189,11 @@ def _verify_bundle(bundle: Path, json_output: bool) -> None:
         for p in problems[:50]:
             render.err(f"  {p.render()}")
     else:
-        typer.echo(f"bundle {bundle}: OK (every file, event, proof and total checks)")
+        signer = ("the ledger's key given" if ledger_key is not None else
+                  "the key it names: compare it with the ledger's published key, or pass "
+                  "--public-key")
+        typer.echo(f"bundle {bundle}: OK (every file, event, proof and total checks; signed "
+                   f"with {signer})")
     if problems:
         raise typer.Exit(1)
 

@@ -18,20 +18,37 @@ import hmac
 import struct
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from ledger.errors import UnsealedEventsError
 
-#: What the seal key is derived for: the pseudonymisation key is never used as it is.
+#: What the seal key and the signing key are derived for: the pseudonymisation key is never
+#: used as it is.
 _PURPOSE = b"claims-ledger seal key v1"
+_SIGNING = b"claims-ledger signing key v1"
 _POSITION = struct.Struct(">Q")
 
 
 class Sealer:
-    """Makes and checks seals under the ledger's key (its pseudonymisation key)."""
+    """Makes and checks seals under the ledger's key (its pseudonymisation key), and signs what
+    leaves the ledger (audit bundles) with an Ed25519 key derived from it, whose public half
+    anyone may check a signature with."""
 
     def __init__(self, ledger_key: bytes):
         if not ledger_key:
             raise ValueError("a seal needs the ledger's key")
         self._key = hmac.digest(ledger_key, _PURPOSE, hashlib.sha256)
+        self._signing = Ed25519PrivateKey.from_private_bytes(
+            hmac.digest(ledger_key, _SIGNING, hashlib.sha256))
+
+    def public_key(self) -> bytes:
+        """The ledger's public key (Ed25519, 32 bytes): what its signatures are checked with."""
+        return self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, data: bytes) -> bytes:
+        """The Ed25519 signature of ``data`` under the ledger's signing key."""
+        return self._signing.sign(data)
 
     def seal(self, position: int, link: bytes) -> bytes:
         """The seal of the chain head at ``position`` whose link is ``link``."""

@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 
 from cli import audit_cmd
 from ledger.application import EVENTS_TABLE
+from ledger.seal import Sealer
 from ops.database import Connection
 from tests.integration.audit.conftest import FakeRules
 from tests.integration.audit.test_chain import _as_superuser, _position_of_b
-from tests.integration.conftest import KEY
+from tests.integration.conftest import KEY, SEALER
 
 runner = CliRunner()
 root = typer.Typer()
@@ -45,6 +46,15 @@ def test_extract_then_verify_bundle_and_ledger(two_associations: Any, env: dict[
 
     result = runner.invoke(root, ["verify", summary["path"]], env=env)
     assert result.exit_code == 0 and "OK" in result.stdout
+    key = runner.invoke(root, ["audit", "key"], env=env)
+    assert key.exit_code == 0 and key.stdout.strip() == SEALER.public_key().hex()
+    result = runner.invoke(root, ["verify", summary["path"], "--public-key", key.stdout], env=env)
+    assert result.exit_code == 0 and "the ledger's key given" in result.stdout
+    other = Sealer(b"another ledger").public_key().hex()
+    result = runner.invoke(root, ["verify", summary["path"], "--public-key", other], env=env)
+    assert result.exit_code == 1 and "not made by this ledger" in result.output
+    result = runner.invoke(root, ["verify", summary["path"], "--public-key", "12ab"], env=env)
+    assert result.exit_code == 2 and "64 hexadecimal digits" in result.output
     result = runner.invoke(root, ["verify"], env=env)
     assert result.exit_code == 0 and "chain OK" in result.stdout
     assert "1 digests checked" in result.stdout  # the extract recorded one

@@ -17,6 +17,7 @@ from audit.collect import ChainBrokenError
 from audit.digest import list_digests
 from audit.extract import BundleSummary, extract
 from ledger.domain import encounter_id
+from ledger.seal import Sealer
 from tests.integration.audit.conftest import B_PATIENTS, B_REFS, DOCTOR_B, A, B, FakeRules
 from tests.integration.audit.test_chain import _as_superuser, _position_of_b
 from tests.integration.conftest import SEALER
@@ -257,3 +258,31 @@ def test_an_encounter_marked_voided_without_a_void_is_caught(two_associations: A
     assert any("is marked voided, but its last facts event is Encounter.Recorded" in m
                or "is marked voided, but its last facts event is Encounter.Corrected" in m
                for m in problems), problems
+
+
+def test_a_replaced_report_is_caught_by_the_signature(two_associations: Any,
+                                                      tmp_path: Path) -> None:
+    summary = _extract(two_associations, tmp_path / "bundle")
+    bundle = summary.path
+    assert verify_bundle(bundle, SEALER.public_key()) == []
+    (bundle / b.REPORT).write_bytes(b"%PDF-1.4 another association's report")
+    manifest = json.loads((bundle / b.MANIFEST).read_text())
+    for entry in manifest["files"]:
+        entry["sha256"] = b.sha256_hex((bundle / entry["path"]).read_bytes())
+    raw = b.json_bytes(manifest)
+    (bundle / b.MANIFEST).write_bytes(raw)
+    (bundle / b.SEAL).write_text(b.seal_text(raw))
+    # Re-hashed and re-sealed, but the forger cannot sign with the ledger's key...
+    assert [p.file for p in verify_bundle(bundle)] == [b.SIGNATURE]
+    # ...so he signs with his own, and names it: only the ledger's published key tells.
+    forger = Sealer(b"the forger's own key")
+    manifest["ledger"]["public_key"] = forger.public_key().hex()
+    raw = b.json_bytes(manifest)
+    (bundle / b.MANIFEST).write_bytes(raw)
+    (bundle / b.SEAL).write_text(b.seal_text(raw))
+    (bundle / b.SIGNATURE).write_text(b.signature_text(forger.sign(raw)))
+    assert verify_bundle(bundle) == []
+    problems = verify_bundle(bundle, SEALER.public_key())
+    assert [p.message for p in problems] == [
+        f"signed with the key {forger.public_key().hex()}, not the ledger's "
+        f"({SEALER.public_key().hex()}): not made by this ledger"]

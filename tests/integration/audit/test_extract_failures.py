@@ -18,7 +18,7 @@ from audit.extract import extract
 from cli import audit_cmd
 from ops.database import Connection
 from tests.integration.audit.conftest import A, FakeRules
-from tests.integration.conftest import SEALER
+from tests.integration.conftest import KEY, SEALER
 
 runner = CliRunner()
 root = typer.Typer()
@@ -41,7 +41,7 @@ def test_unknown_association_exits_1_and_records_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("audit.extract.LibraryRules", FakeRules)
     env = {"CLAIMS_DATABASE_URL": ledger_db.url, "CLAIMS_HOME": str(tmp_path / "home"),
-           "CLAIMS_ACTOR": "counsel"}
+           "CLAIMS_ACTOR": "counsel", "CLAIMS_PSEUDONYM_KEY": KEY.decode()}
     record_digest(two_associations, actor="before")
     before = list_digests(two_associations)
     out = tmp_path / "out" / "case"
