@@ -155,7 +155,7 @@ def extract(
         if as_zip:
             produced = staging / "bundle.zip"
             _zip(folder, produced)
-        _place_and_record(conn, got, produced, target, actor, note)
+        _place_and_record(conn, got, produced, target, actor, note, sealer)
         summary.path = target
     except OSError as exc:
         raise ExtractError(f"could not write the bundle {target}: {exc}") from exc
@@ -182,7 +182,7 @@ def _check_target(target: Path) -> None:
 
 
 def _place_and_record(conn: Any, got: Collected, produced: Path, target: Path, actor: str,
-                      note: str) -> None:
+                      note: str, sealer: Sealer) -> None:
     """Rename the finished bundle onto ``target`` and record its digest, both or neither.
 
     The digest is inserted in a transaction committed only after the rename; if the rename
@@ -193,7 +193,8 @@ def _place_and_record(conn: Any, got: Collected, produced: Path, target: Path, a
         with conn.transaction():
             if got.position:
                 got.digest = insert_digest(conn, got.position, got.head_link, actor=actor,
-                                           merkle_root=got.merkle_root, note=note)
+                                           merkle_root=got.merkle_root, note=note,
+                                           sealer=sealer)
             _check_target(target)  # another process may have written there meanwhile
             produced.rename(target)  # atomic; replaces an empty folder
             placed = True

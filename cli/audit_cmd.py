@@ -122,16 +122,19 @@ def digest_cmd(
     settings = settings_from_env()
     with open_database(settings).connect() as conn:
         digests = list_digests(conn) if list_all else [
-            record_digest(conn, actor=settings.actor, note=note)]
+            record_digest(conn, actor=settings.actor, note=note, sealer=sealer(settings))]
     rows: list[dict[str, Any]] = [
         {"position": d.position, "link": d.link, "recorded_at": d.recorded_at.isoformat(),
-         "actor": d.actor, "merkle_root": d.merkle_root, "note": d.note} for d in digests]
+         "actor": d.actor, "merkle_root": d.merkle_root, "note": d.note,
+         "signature": d.signature, "public_key": d.public_key} for d in digests]
     if json_output:
         render.emit_json(rows)
         return
     for r in rows:
         typer.echo(f"{r['recorded_at']}  position {r['position']}  link {r['link']}  "
                    f"{r['actor']}{'  ' + r['note'] if r['note'] else ''}")
+        typer.echo(f"    signature {r['signature']}  key {r['public_key']}" if r["signature"]
+                   else "    not signed (recorded without the ledger's key)")
 
 
 @verify_app.command("verify")
@@ -211,6 +214,7 @@ def _verify_database(json_output: bool) -> None:
             raise typer.Exit(1)
         report = verify_chain(conn, sealer=keyed)
         record_verified(conn, report, keyed)  # the checks before results start from it
+        forged = _forged_digests(conn, keyed)
     brk = report.first_break
     if json_output:
         render.emit_json({
@@ -218,7 +222,7 @@ def _verify_database(json_output: bool) -> None:
             "head_position": report.head_position, "head_link": report.head_link,
             "unchained": report.unchained, "unsealed": report.unsealed,
             "seals_checked": report.seals_checked, "seal_key": keyed is not None,
-            "digests_checked": report.digests_checked,
+            "digests_checked": report.digests_checked, "forged_digests": forged,
             "first_break": brk._asdict() if brk else None})
     elif brk is not None:
         render.err(f"chain BROKEN at position {brk.position} ({brk.kind}): {brk.message}")
@@ -243,8 +247,23 @@ def _verify_database(json_output: bool) -> None:
                    "chained but not sealed with the ledger's key: written by something other "
                    "than the ledger. Writes refuse to go on until they are reviewed (runbook: "
                    "audit/docs.md, \"Unchained events\").")
-    if not report.ok or report.unchained or report.unsealed:
+    if forged and not json_output:
+        render.err(f"ALARM: {len(forged)} recorded digest(s) (at positions "
+                   f"{', '.join(map(str, forged))}) carry a signature that is not the ledger's: "
+                   "recorded by something other than the ledger.")
+    if not report.ok or report.unchained or report.unsealed or forged:
         raise typer.Exit(1)
+
+
+def _forged_digests(conn: Any, keyed: Any) -> list[int]:
+    """The positions of the signed digests whose signature is not the ledger's (checked only
+    with the ledger's key)."""
+    from audit.digest import list_digests, signed_by
+
+    if keyed is None:
+        return []
+    return [d.position for d in list_digests(conn)
+            if d.signature and not signed_by(d, keyed.public_key())]
 
 
 @app.command("adopt")

@@ -47,9 +47,21 @@ CREATE TABLE IF NOT EXISTS claims_chain_digests (
     merkle_root bytea,
     recorded_at timestamptz NOT NULL DEFAULT now(),
     actor text NOT NULL,
-    note text
+    note text,
+    signature bytea,
+    public_key bytea
 );
 CREATE INDEX IF NOT EXISTS claims_chain_digests_position ON claims_chain_digests (position);
+-- Digests are signed (audit/digest.py) since the ledger has a signing key: the columns are added
+-- to a ledger made before, only where missing (ALTER TABLE would lock the table every time).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'claims_chain_digests'::regclass
+                   AND attname = 'signature' AND NOT attisdropped) THEN
+        ALTER TABLE claims_chain_digests ADD COLUMN signature bytea, ADD COLUMN public_key bytea;
+    END IF;
+END
+$$;
 
 -- The ledger's settings, one row: the fingerprint of its pseudonymisation key (HMAC-SHA256 of a
 -- constant under the key, never the key; ledger/keycheck.py), recorded by its first batch.

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from audit.digest import Digest, record_digest, signed_by
 from cli import audit_cmd
 from ledger.application import EVENTS_TABLE
 from ledger.seal import Sealer
@@ -62,7 +63,18 @@ def test_extract_then_verify_bundle_and_ledger(two_associations: Any, env: dict[
     result = runner.invoke(root, ["audit", "digest", "--note", "sent to CPAM"], env=env)
     assert result.exit_code == 0 and "sent to CPAM" in result.stdout
     result = runner.invoke(root, ["audit", "digest", "--list", "--json"], env=env)
-    assert len(json.loads(result.stdout)) == 2
+    digests = [Digest(**{**d, "recorded_at": None}) for d in json.loads(result.stdout)]
+    assert len(digests) == 2  # the extract's, then this one: both signed by the ledger
+    assert all(signed_by(d, SEALER.public_key()) for d in digests)
+    assert not signed_by(digests[0], Sealer(b"another ledger").public_key())
+    changed = Digest(**{**digests[1].__dict__, "position": digests[1].position - 1})
+    assert not signed_by(changed, SEALER.public_key())
+
+    # A digest recorded by hand under another key (one who may INSERT): an alarm.
+    forger = Sealer(b"the forger's key")
+    record_digest(two_associations, actor="forger", sealer=forger)
+    result = runner.invoke(root, ["verify"], env=env)
+    assert result.exit_code == 1 and "1 recorded digest(s)" in result.output, result.output
 
 
 def test_verify_names_the_broken_position_and_file(two_associations: Any, env: dict[str, str],
