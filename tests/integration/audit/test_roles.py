@@ -13,8 +13,11 @@ import pytest
 from audit.digest import record_digest
 from audit.verify import verify_chain
 from ledger.application import EVENTS_TABLE
+from ledger.chain import next_link
+from ledger.errors import UnsealedEventsError
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
+from ledger.seal import Sealer
 from ops.database import Connection
 from ops.roles import create_roles
 from projections import facts_table
@@ -84,3 +87,33 @@ def test_reader_reads_and_cannot_write(roles: tuple[Connection, Connection]) -> 
             with pytest.raises(DENIED):
                 c.execute(statement)
 
+
+
+def test_what_the_app_role_inserts_by_hand_is_neither_sealed_nor_adopted_silently(
+        roles: tuple[Connection, Connection], pseudo: Pseudonymiser, tmp_path: Path) -> None:
+    # The application's own role may INSERT: a copy of a real event under another aggregate
+    # id, its chain link by the public formula, and a seal it cannot make without the key.
+    app, _ = roles
+    sealer = Sealer(pseudo.key)
+    with app.connect() as c:
+        ingest_file(c, encounters_csv(tmp_path / "e.csv", [encounter("E-1")]), pseudo)
+        c.execute(f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
+                  f"SELECT gen_random_uuid(), 1, topic, state FROM {EVENTS_TABLE} "
+                  "WHERE topic LIKE '%Encounter.Recorded'")
+        head, link = c.execute("SELECT notification_id, link FROM claims_chain "
+                               "ORDER BY notification_id DESC LIMIT 1").fetchone()
+        nid, oid, version, topic, state = c.execute(
+            f"SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {EVENTS_TABLE} WHERE notification_id > %s", (head,)).fetchone()
+        c.execute("INSERT INTO claims_chain (notification_id, link) VALUES (%s, %s)",
+                  (nid, next_link(bytes(link), nid, oid, version, topic, bytes(state))))
+        report = verify_chain(c, sealer=sealer)
+        assert report.ok and report.unsealed == 1 and report.unchained == 0
+        with pytest.raises(UnsealedEventsError, match="chained but not sealed"):
+            ingest_file(c, encounters_csv(tmp_path / "f.csv", [encounter("E-2")]), pseudo)
+        c.execute("INSERT INTO claims_chain_seals (notification_id, seal) VALUES (%s, %s)",
+                  (nid, Sealer(b"a guess").seal(nid, bytes(32))))
+        report = verify_chain(c, sealer=sealer)
+        assert report.first_break is not None and report.first_break.kind == "seal mismatch"
+        with pytest.raises(UnsealedEventsError, match="does not hold"):
+            ingest_file(c, encounters_csv(tmp_path / "f.csv", [encounter("E-2")]), pseudo)
