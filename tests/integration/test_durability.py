@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from ledger.errors import UnchainedEventsError
 from ledger.ingest.pipeline import ingest_file
 from ledger.pseudonym import Pseudonymiser
 from ledger.store import EventWriter
-from ops.database import Connection, server_settings
+from ops.database import Connection, server_settings, start_server
 from tests.conftest import _replace_db
 from tests.csvdata import decisions_csv, encounter, encounters_csv
 from tests.integration.conftest import KEY, SEALER
@@ -196,11 +197,19 @@ def test_library_save_concurrent_with_bulk_ingest_keeps_order(
     assert chain_is_valid(conn)
 
 
-def test_the_embedded_server_runs_with_the_ledger_settings(pg_admin_url: str) -> None:
-    # The session's server is started as the CLI starts one (``ops.database.start_server``).
-    if os.environ.get("CLAIMS_TEST_DATABASE_URL"):
-        pytest.skip("an external server keeps its operator's settings")
-    with psycopg.connect(pg_admin_url) as conn:
+def test_the_embedded_server_runs_with_the_ledger_settings() -> None:
+    # Started as the CLI starts one, whatever server the rest of the suite uses (outside
+    # pytest's folder, as in ``tests/conftest.py``: the server runs as another user).
+    with tempfile.TemporaryDirectory(prefix="claims-test-settings-") as tmp:
+        server = start_server(Path(tmp) / "pg", cleanup_mode="stop")
+        try:
+            _assert_settings(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+def _assert_settings(url: str) -> None:
+    with psycopg.connect(url) as conn:
         for name, value in server_settings().items():
             row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
             assert row is not None

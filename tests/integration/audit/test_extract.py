@@ -84,12 +84,7 @@ def test_consistent_forgery_is_still_caught(two_associations: Any, tmp_path: Pat
     summary = _extract(two_associations, tmp_path / "bundle")
     path = summary.path / b.ENCOUNTERS
     path.write_text(path.read_text().replace("45.00", "55.00"))
-    manifest = json.loads((summary.path / b.MANIFEST).read_text())
-    for entry in manifest["files"]:
-        entry["sha256"] = b.sha256_hex((summary.path / entry["path"]).read_bytes())
-    raw = b.json_bytes(manifest)
-    (summary.path / b.MANIFEST).write_bytes(raw)
-    (summary.path / b.SEAL).write_text(b.seal_text(raw))
+    _reseal(summary.path)
     problems = verify_bundle(summary.path)
     assert any("does not match its proof's leaf" in p.message for p in problems), problems
 
@@ -205,19 +200,26 @@ def test_the_extract_reads_events_by_the_primary_key_and_only_them(
     assert {setting for marker, setting in spy.seen if marker == "originator_id = ANY"} == {"off"}
 
 
-def _forge(bundle: Path, change: Any) -> list[str]:
-    """Apply ``change`` to the encounters, re-hash every file and re-seal the manifest, as a
-    forger who knows the format would; the problems the verifier then finds."""
-    path = bundle / b.ENCOUNTERS
-    items = [json.loads(line) for line in path.read_text().splitlines()]
-    change(items)
-    path.write_text("".join(json.dumps(i) + "\n" for i in items))
-    manifest = json.loads((bundle / b.MANIFEST).read_text())
+def _reseal(bundle: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Re-hash every file into the manifest and re-seal it, as a forger who knows the format
+    would (he cannot sign it with the ledger's key); returns the manifest."""
+    manifest = manifest or json.loads((bundle / b.MANIFEST).read_text())
     for entry in manifest["files"]:
         entry["sha256"] = b.sha256_hex((bundle / entry["path"]).read_bytes())
     raw = b.json_bytes(manifest)
     (bundle / b.MANIFEST).write_bytes(raw)
     (bundle / b.SEAL).write_text(b.seal_text(raw))
+    return manifest
+
+
+def _forge(bundle: Path, change: Any) -> list[str]:
+    """Apply ``change`` to the encounters and re-seal (``_reseal``); the problems the verifier
+    then finds."""
+    path = bundle / b.ENCOUNTERS
+    items = [json.loads(line) for line in path.read_text().splitlines()]
+    change(items)
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    _reseal(bundle)
     return [p.message for p in verify_bundle(bundle)]
 
 
@@ -266,21 +268,15 @@ def test_a_replaced_report_is_caught_by_the_signature(two_associations: Any,
     bundle = summary.path
     assert verify_bundle(bundle, SEALER.public_key()) == []
     (bundle / b.REPORT).write_bytes(b"%PDF-1.4 another association's report")
-    manifest = json.loads((bundle / b.MANIFEST).read_text())
-    for entry in manifest["files"]:
-        entry["sha256"] = b.sha256_hex((bundle / entry["path"]).read_bytes())
-    raw = b.json_bytes(manifest)
-    (bundle / b.MANIFEST).write_bytes(raw)
-    (bundle / b.SEAL).write_text(b.seal_text(raw))
+    manifest = _reseal(bundle)
     # Re-hashed and re-sealed, but the forger cannot sign with the ledger's key...
     assert [p.file for p in verify_bundle(bundle)] == [b.SIGNATURE]
     # ...so he signs with his own, and names it: only the ledger's published key tells.
     forger = Sealer(b"the forger's own key")
     manifest["ledger"]["public_key"] = forger.public_key().hex()
-    raw = b.json_bytes(manifest)
-    (bundle / b.MANIFEST).write_bytes(raw)
-    (bundle / b.SEAL).write_text(b.seal_text(raw))
-    (bundle / b.SIGNATURE).write_text(b.signature_text(forger.sign(raw)))
+    _reseal(bundle, manifest)
+    (bundle / b.SIGNATURE).write_text(
+        b.signature_text(forger.sign((bundle / b.MANIFEST).read_bytes())))
     assert verify_bundle(bundle) == []
     problems = verify_bundle(bundle, SEALER.public_key())
     assert [p.message for p in problems] == [
