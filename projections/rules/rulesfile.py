@@ -24,7 +24,8 @@ OVERLAY_KEYS = {"name", "description", "base", "modifications"}
 RULE_KEYS = {"id", "code", "why", "from", "until", "when", "weekly_cap", "note"}
 GROUP_KEYS = {"id", "description", "rules"}
 OPTION_KEYS = {"saturday_afternoon_pdsa_from"}
-MOD_KEYS = {"rule", "add_to", "remove_from", "set", "unset", "values", "value", "set_option", "note"}
+MOD_KEYS = {"rule", "add_to", "remove_from", "set", "unset", "values", "value", "set_option", "note",
+            "why"}
 MOD_ACTIONS = ("add_to", "remove_from", "set", "unset", "set_option")
 
 
@@ -208,6 +209,10 @@ def apply_modifications(base: RuleSet, node: Any, errors: Errors,
 def _modify_rule(rules: list[Rule], mod: LineDict, action: str, line: int,
                  errors: Errors) -> list[Rule]:
     rid, key = mod.get("rule"), mod.get(action)
+    why = mod.get("why")
+    if why is not None and (not isinstance(why, str) or not why.strip()):
+        errors.add(line, "why must be a non-empty text (the modified rule's new reason)")
+        return rules
     if key not in CONDITIONS:
         errors.add(line, f"{action}: unknown condition {key!r}")
         return rules
@@ -220,6 +225,8 @@ def _modify_rule(rules: list[Rule], mod: LineDict, action: str, line: int,
             out.append(rule)
             continue
         when = dict(rule.conditions)
+        if why is not None:  # what the explanations say the modified rule grants for
+            rule = dataclasses.replace(rule, why=why.strip())
         if action in ("add_to", "remove_from"):
             values = mod.get("values")
             if key not in when or not isinstance(values, list):

@@ -165,6 +165,7 @@ def test_groups_are_checked(tmp_path: Path) -> None:
     (OVERLAY_YAML.replace("rule: snp", "rule: nope"), "unknown rule 'nope'"),
     (OVERLAY_YAML.replace("values: [SOS]", "values: [MARS]"), "unknown value(s) ['MARS']"),
     (OVERLAY_YAML.replace("base: base", "base: missing"), "not a sibling rule-set folder"),
+    (OVERLAY_YAML.replace("values: [SOS]", "values: [SOS], why: ' '"), "why must be a non-empty"),
 ])
 def test_overlay_errors(tmp_path: Path, text: str, fragment: str) -> None:
     found = errors_of(make(tmp_path, {"alt/rules.yaml": text}), "alt")
@@ -194,3 +195,14 @@ def test_packaged_rule_sets_are_valid() -> None:
     assert check_path(DATA_DIR) == []
     names = dict(list_rule_sets())
     assert {"historical", "parity"} <= set(names)
+
+
+def test_an_overlay_gives_the_rules_it_widens_their_new_reason(tmp_path: Path) -> None:
+    text = OVERLAY_YAML.replace("values: [SOS]", "values: [SOS], why: 'snp, SOS included'")
+    alt = load_rule_set(make(tmp_path, {"alt/rules.yaml": text}) / "alt")
+    assert {r.why for r in alt.rules if r.id == "snp"} == {"snp, SOS included"}
+    assert {r.why for r in load_rule_set(tmp_path / "base").rules if r.id == "snp"} == {"snp"}
+    # The packaged parity no longer says "SAS or Centre 15" where SOS regulation grants the SNP.
+    assert {r.why for r in load_rule_set("parity").rules if r.id == "snp"} == {
+        "regulated non-scheduled care (SAS, Centre 15 or SOS Médecins), within 48 h, outside "
+        "PDSA hours"}
