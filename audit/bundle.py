@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from ledger.seal import signature_holds
 from ledger.vocabulary import CENT
 
 FORMAT = "claims-ledger-audit-bundle"
@@ -84,11 +82,10 @@ def signature_text(signature: bytes) -> str:
 def signed_by(public_key_hex: str, manifest_bytes: bytes, signature_text: str) -> bool:
     """Whether the signature file holds the signature of the manifest under that public key."""
     try:
-        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
-        key.verify(bytes.fromhex(signature_text.strip()), manifest_bytes)
-    except (ValueError, InvalidSignature):
+        key, signature = bytes.fromhex(public_key_hex), bytes.fromhex(signature_text.strip())
+    except ValueError:
         return False
-    return True
+    return signature_holds(key, signature, manifest_bytes)
 
 
 def rule_file(name: str) -> str:

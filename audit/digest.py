@@ -20,10 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from ledger.seal import Sealer
+from ledger.seal import Sealer, signature_holds
 
 
 @dataclass(frozen=True)
@@ -62,13 +59,12 @@ def signed_by(digest: Digest, public_key: bytes) -> bool:
     if not digest.signature or digest.public_key != public_key.hex():
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(
-            bytes.fromhex(digest.signature),
-            signed_message(digest.position, bytes.fromhex(digest.link),
-                           bytes.fromhex(digest.merkle_root) if digest.merkle_root else None))
-    except (ValueError, InvalidSignature):
+        signature, link = bytes.fromhex(digest.signature), bytes.fromhex(digest.link)
+        root = bytes.fromhex(digest.merkle_root) if digest.merkle_root else None
+    except ValueError:
         return False
-    return True
+    return signature_holds(public_key, signature,
+                           signed_message(digest.position, link, root))
 
 
 def insert_digest(

@@ -45,7 +45,7 @@ class Gate:
 
     @property
     def ok(self) -> bool:
-        return self.report.ok and not self.report.unchained and not self.report.unsealed
+        return self.report.whole
 
     def problem(self) -> str:
         """Why the log cannot be trusted, in a sentence ("" when it can)."""
@@ -87,7 +87,7 @@ def last_verified(conn: Any, sealer: Sealer | None) -> tuple[int, bytes]:
 def record_verified(conn: Any, report: ChainReport, sealer: Sealer | None) -> bool:
     """Record a full verification: its head when OK, its failure otherwise (the checks then
     start from the first event). False when this role may not (a reader)."""
-    ok = report.ok and not report.unchained and not report.unsealed
+    ok = report.whole
     link = bytes.fromhex(report.head_link) if ok else None
     seal = (_seal(sealer, report.head_position, link)
             if sealer is not None and link is not None else None)

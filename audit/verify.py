@@ -69,6 +69,11 @@ class ChainReport:
     digests_checked: int = 0
     first_break: ChainBreak | None = None
 
+    @property
+    def whole(self) -> bool:
+        """The chain holds, and covers and seals every event: the log can be trusted."""
+        return self.ok and not self.unchained and not self.unsealed
+
 
 @dataclass
 class LogScan:
@@ -168,7 +173,7 @@ def scan_log(
     """
     with snapshot(conn):
         limit = upto if upto is not None else 2**62
-        start, link = since or (0, GENESIS)
+        start = since[0] if since else 0
         digests = [d for d in _stored_digests(conn) if d.position > start]
         state_expr = "e.state" if hash_in_client else "pg_catalog.sha256(e.state)"
         events = _stream(
@@ -180,30 +185,28 @@ def scan_log(
             conn, "claims_verify_links",
             "SELECT notification_id, link FROM claims_chain WHERE notification_id > %s AND "
             "notification_id <= %s ORDER BY notification_id", (start, limit))
-        scanner = _Scanner(digests, [p - 1 for p in targets], hash_in_client,
-                           _stored_seals(conn, start), sealer)
-        if since is not None:
-            scanner.position, scanner.link = start, link
-            scanner.sealed, scanner.want_merkle = start, False
-        return scanner.run(events, links)
+        return _Scanner(digests, [p - 1 for p in targets], hash_in_client,
+                        _stored_seals(conn, start), sealer, since).run(events, links)
 
 
 class _Scanner:
     def __init__(self, digests: list[DigestRow], targets: list[int], hash_in_client: bool,
-                 seals: dict[int, bytes], sealer: Sealer | None):
+                 seals: dict[int, bytes], sealer: Sealer | None,
+                 since: tuple[int, bytes] | None = None):
         self.digests = digests
         self.by_position: dict[int, list[DigestRow]] = {}
         for d in digests:
             self.by_position.setdefault(d.position, []).append(d)
         self.merkle = MerkleBuilder(targets)
-        self.want_merkle = bool(targets) or any(d.merkle_root for d in digests)
+        # From a verified position on, no Merkle tree: it would need every leaf before it.
+        self.want_merkle = since is None and (bool(targets)
+                                              or any(d.merkle_root for d in digests))
         self.hash_in_client = hash_in_client
-        self.link = GENESIS
-        self.position = 0
+        self.position, self.link = since or (0, GENESIS)
         self.checked = 0
         self.digests_checked = 0
         self.seals, self.sealer = seals, sealer
-        self.sealed = 0  # the last position sealed
+        self.sealed = self.position  # the last position sealed (a verified one was)
         self.seals_checked = 0
 
     def _report(self, brk: ChainBreak | None = None, unchained: int = 0) -> LogScan:

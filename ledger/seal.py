@@ -18,7 +18,8 @@ import hmac
 import struct
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import UnsealedEventsError
@@ -57,6 +58,16 @@ class Sealer:
     def holds(self, position: int, link: bytes, seal: bytes) -> bool:
         """Whether ``seal`` is this key's seal of that chain head (in constant time)."""
         return hmac.compare_digest(self.seal(position, link), seal)
+
+
+def signature_holds(public_key: bytes, signature: bytes, data: bytes) -> bool:
+    """Whether ``signature`` is the Ed25519 signature of ``data`` under ``public_key`` (what
+    ``Sealer.sign`` makes; checked with the public key alone)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
 
 
 def check_last_seal(conn: Any, head: int, link: bytes, sealer: Sealer | None, *,
