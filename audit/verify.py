@@ -307,7 +307,7 @@ class _Scanner:
                 d.position, "digest mismatch",
                 f"the chain at position {d.position} no longer matches the digest recorded at "
                 f"{d.recorded_at} (the chain was rewritten after that digest)")
-        if d.merkle_root is not None and d.merkle_root != self.merkle.root():
+        if self.want_merkle and d.merkle_root is not None and d.merkle_root != self.merkle.root():
             return ChainBreak(
                 d.position, "digest mismatch",
                 f"the Merkle root at position {d.position} differs from the digest recorded at "
